@@ -1,0 +1,90 @@
+# PG-GCN: raw video -> action labels. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.setup-stamp
+MMPOSE_STAMP := $(VENV)/.mmpose-stamp
+
+# extraction
+DATASET   ?= ntu120
+DATA_ROOT ?= data/nturgb+d
+OUT       ?= data/$(DATASET)
+POSE      ?= mediapipe
+WORKERS   ?= 2
+SHARD     ?=
+POSE_CONFIG ?=
+POSE_CHECKPOINT ?=
+# training / evaluation
+CONFIG     ?= configs/pggcn_ntu120_xsub.py
+CHECKPOINT ?=
+NPROC      ?= 1
+NNODES     ?= 1
+NODE_RANK  ?= 0
+MASTER_ADDR ?= 127.0.0.1
+MASTER_PORT ?= 29500
+
+.PHONY: help setup setup-mmpose test extract train eval demo \
+        bench-model bench-extract bench-train bench-infer bench-accuracy clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 18
+
+setup: $(STAMP) ## create .venv and install the pinned stack (idempotent)
+
+# The stamp is newer than pyproject.toml once everything it pins is installed; a second
+# `make setup` then does nothing. torch goes first so pip takes the CPU build.
+$(STAMP): pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check "$$(python3 tools/pins.py torch)"
+	$(PY) -m pip install -q --disable-pip-version-check -e .
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps $$(python3 tools/pins.py --no-deps)
+	$(PY) -c "import torch, numpy, cv2, decord, mmengine, mediapipe; print('setup ok: torch', torch.__version__, 'numpy', numpy.__version__, 'mediapipe', mediapipe.__version__)"
+	@touch $@
+
+setup-mmpose: $(MMPOSE_STAMP) ## optional: add the mmpose backend to .venv
+
+$(MMPOSE_STAMP): $(STAMP) tools/setup_mmpose.sh
+	bash tools/setup_mmpose.sh $(PY)
+	@touch $@
+
+test: $(STAMP) $(MMPOSE_STAMP) ## run the whole test suite
+	$(PY) -m pytest -q
+
+extract: $(STAMP) ## build $(OUT)/annotations.pkl from DATA_ROOT (DATASET=ntu60|ntu120, POSE=mediapipe|mmpose|none)
+	$(PY) tools/extract.py --dataset $(DATASET) --data-root $(DATA_ROOT) --out $(OUT) \
+	  --pose $(POSE) --workers $(WORKERS) $(if $(SHARD),--shard $(SHARD)) \
+	  $(if $(POSE_CONFIG),--pose-config $(POSE_CONFIG)) $(if $(POSE_CHECKPOINT),--pose-checkpoint $(POSE_CHECKPOINT))
+
+train: $(STAMP) ## train CONFIG (NPROC>1 or NNODES>1 launches torchrun/DDP); resumes if interrupted
+ifeq ($(NPROC)$(NNODES),11)
+	$(PY) tools/train.py $(CONFIG)
+else
+	$(VENV)/bin/torchrun --nproc_per_node=$(NPROC) --nnodes=$(NNODES) --node_rank=$(NODE_RANK) \
+	  --master_addr=$(MASTER_ADDR) --master_port=$(MASTER_PORT) tools/train.py $(CONFIG) --launcher pytorch
+endif
+
+eval: $(STAMP) ## evaluate CHECKPOINT (default: the run's best) on CONFIG's test split
+	$(PY) tools/test.py $(CONFIG) $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT))
+
+demo: $(STAMP) ## the whole pipeline on the shipped real data, offline, on CPU -> work_dirs/demo/
+	$(PY) tools/demo.py --out work_dirs/demo
+
+bench-model: $(STAMP) ## PG-GCN vs mmaction2 ST-GCN, train/infer samples/s -> bench/results/model.json
+	$(PY) bench/bench_model.py
+
+bench-extract: $(STAMP) ## decode / pose / full extraction frames/s -> bench/results/extract.json
+	$(PY) bench/bench_extract.py
+
+bench-train: $(STAMP) ## loader+model vs model-only samples/s -> bench/results/train.json
+	$(PY) bench/bench_train.py
+
+bench-infer: $(STAMP) ## infer_video.py real-time factor -> bench/results/infer.json
+	$(PY) bench/bench_infer.py
+
+bench-accuracy: $(STAMP) ## NW-UCLA accuracy of PG-GCN and its ablations -> bench/results/accuracy.json
+	$(PY) bench/bench_accuracy.py
+
+clean: ## remove work_dirs/ and caches (keeps .venv)
+	rm -rf work_dirs .pytest_cache

@@ -1,0 +1,35 @@
+"""environment.yml and pyproject.toml must pin the same packages at the same versions."""
+import pathlib
+import re
+import tomllib
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _pyproject_pins() -> dict[str, str]:
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    pins = meta["project"]["dependencies"] + meta["tool"]["pggcn"]["no_deps"]
+    out = {}
+    for pin in pins:
+        name, sep, version = pin.partition("==")
+        assert sep, f"pyproject.toml: {pin!r} is not an exact pin"
+        out[name.lower()] = version
+    return out
+
+
+def _environment_pins() -> dict[str, str]:
+    out = {}
+    for line in (ROOT / "environment.yml").read_text().splitlines():
+        m = re.match(r"^\s*(?:-|#\s*no-deps:)\s*([A-Za-z0-9_.\-]+)==([^\s#]+)", line)
+        if m:
+            out[m.group(1).lower()] = m.group(2)
+    return out
+
+
+def test_environment_yml_agrees_with_pyproject():
+    assert _environment_pins() == _pyproject_pins()
+
+
+def test_every_dependency_is_exactly_pinned():
+    for name, version in _pyproject_pins().items():
+        assert re.fullmatch(r"\d+(\.\d+)*", version), f"{name}=={version} is not an exact version"

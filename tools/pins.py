@@ -1,0 +1,26 @@
+"""Print pinned requirements from pyproject.toml, so the Makefile never repeats a version.
+
+Runs with the system python3 (stdlib only) before the venv exists.
+"""
+import argparse
+import pathlib
+import tomllib
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("names", nargs="*", help="package names to print (default: all regular pins)")
+    parser.add_argument("--no-deps", action="store_true", help="print the pins installed with --no-deps")
+    args = parser.parse_args()
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    pins = meta["tool"]["pggcn"]["no_deps"] if args.no_deps else meta["project"]["dependencies"]
+    if args.names:
+        wanted = {n.lower() for n in args.names}
+        pins = [p for p in pins if p.split("==")[0].lower() in wanted]
+    print(" ".join(pins))
+
+
+if __name__ == "__main__":
+    main()
