@@ -1,0 +1,81 @@
+"""Annotation records and files (pyskl / mmaction2 skeleton format, plus our pose fields).
+
+One pickle: dict(split=dict(name=[frame_dir, ...]), annotations=[record, ...]); the record fields are listed
+in docs/ARCHITECTURE.md. Files are always read through the restricted unpickler, so a pyskl file downloaded
+from elsewhere (ntu60_3danno.pkl, ntu120_3danno.pkl) is data, never code.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .bodies import select_bodies, stack_bodies
+from .fileio import atomic_pickle_dump, safe_pickle_load
+from .ntu_names import parse_sample_name
+from .ntu_skeleton import read_skeleton
+
+NTU_IMG_SHAPE = (1080, 1920)
+
+
+def build_ntu_record(skeleton_path: str | Path) -> dict[str, Any]:
+    """Read a raw .skeleton file and turn it into a cleaned record (at most 2 bodies)."""
+    skeleton_path = Path(skeleton_path)
+    name = parse_sample_name(skeleton_path.name)
+    seq = read_skeleton(skeleton_path)
+    bodies = select_bodies(seq)
+    if not bodies:
+        raise ValueError(f"{skeleton_path}: no body in any of its {seq.num_frames} frames (missing skeleton)")
+    joints = stack_bodies(bodies, seq.num_frames)  # (M, T, 25, 12)
+    return dict(
+        frame_dir=str(name),
+        label=name.label,
+        total_frames=seq.num_frames,
+        img_shape=NTU_IMG_SHAPE,
+        original_shape=NTU_IMG_SHAPE,
+        layout="ntu25",
+        keypoint=np.ascontiguousarray(joints[..., 0:3]),
+        kinect_color=np.ascontiguousarray(joints[..., 5:7]),
+        kinect_tracking=joints[..., 11].astype(np.uint8),
+        body_ids=[b.body_id for b in bodies],
+    )
+
+
+def save_annotations(path: str | Path, annotations: list[dict], split: dict[str, list[str]]) -> None:
+    atomic_pickle_dump(dict(split=split, annotations=annotations), path)
+
+
+def load_annotations(path: str | Path) -> dict[str, Any]:
+    """Load and check an annotation file (ours or pyskl's); fills defaults pyskl files lack."""
+    path = Path(path)
+    data = safe_pickle_load(path)
+    if not isinstance(data, dict) or "annotations" not in data or "split" not in data:
+        raise ValueError(f"{path}: not an annotation file (expected a dict with 'split' and 'annotations')")
+    if not isinstance(data["annotations"], list) or not isinstance(data["split"], dict):
+        raise ValueError(f"{path}: 'annotations' must be a list and 'split' a dict")
+    for i, rec in enumerate(data["annotations"]):
+        where = f"{path}: record {i}"
+        if not isinstance(rec, dict) or "frame_dir" not in rec:
+            raise ValueError(f"{where}: not a record with a frame_dir")
+        where = f"{path}: record {i} ({rec['frame_dir']})"
+        kp = rec.get("keypoint")
+        if not isinstance(kp, np.ndarray) or kp.ndim != 4 or kp.shape[-1] not in (2, 3):
+            raise ValueError(f"{where}: 'keypoint' must be an array (M, T, V, 3), got "
+                             f"{getattr(kp, 'shape', type(kp).__name__)}")
+        rec.setdefault("layout", "ntu25")
+        rec.setdefault("total_frames", kp.shape[1])
+        if "label" not in rec:
+            raise ValueError(f"{where}: no 'label'")
+        for key in ("kinect_color", "pose_keypoint", "pose_score", "pose_world"):
+            arr = rec.get(key)
+            if arr is not None and (not isinstance(arr, np.ndarray) or arr.shape[:3] != kp.shape[:3]):
+                raise ValueError(f"{where}: '{key}' shape {getattr(arr, 'shape', None)} does not match "
+                                 f"keypoint {kp.shape[:3]}")
+    names = {rec["frame_dir"] for rec in data["annotations"]}
+    for split, members in data["split"].items():
+        unknown = [n for n in members if n not in names]
+        if unknown:
+            raise ValueError(f"{path}: split {split!r} names {len(unknown)} samples without a record, "
+                             f"e.g. {unknown[0]}")
+    return data
