@@ -1,0 +1,61 @@
+"""The pose stream: 2D keypoints from the RGB frames -> C features per joint per frame.
+
+Input is (N, 3, T, V, M): x, y in the unit person box and the estimator's score. With `input='heatmap'`
+(the paper's design) each joint is drawn as a Gaussian heatmap (pipeline.heatmaps, the renderer shared with
+the data pipeline and video inference) and a small CNN shared by all joints encodes every map into C
+features; `input='coords'` feeds (x, y, score) straight to a 1x1 convolution (a cheaper alternative for speed
+comparisons). Either way the output is (N*M, C, T', V), aligned joint by joint with the skeleton branches.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from pipeline.heatmaps import render_heatmaps
+
+
+class HeatmapEncoder(nn.Module):
+    """A shared CNN over one joint's (H, W) heatmap -> `out_channels` features."""
+
+    def __init__(self, out_channels: int, hidden: int = 8):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(1, hidden, 3, stride=2, padding=1), nn.BatchNorm2d(hidden), nn.ReLU(inplace=True),
+            nn.Conv2d(hidden, 2 * hidden, 3, stride=2, padding=1), nn.BatchNorm2d(2 * hidden), nn.ReLU(inplace=True),
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2 * hidden, out_channels),
+        )
+
+    def forward(self, maps: torch.Tensor) -> torch.Tensor:
+        return self.net(maps)  # (B, 1, H, W) -> (B, C)
+
+
+class PoseStream(nn.Module):
+    def __init__(self, out_channels: int, input: str = "heatmap", temporal_stride: int = 1,
+                 heatmap_size: int = 16, sigma: float = 1.0, hidden: int = 8):
+        super().__init__()
+        if input not in ("heatmap", "coords"):
+            raise ValueError(f"pose_input must be 'heatmap', 'coords' or None, got {input!r}")
+        self.input = input
+        self.stride = temporal_stride
+        self.size = (heatmap_size, heatmap_size)
+        self.sigma = sigma
+        if input == "heatmap":
+            self.encoder = HeatmapEncoder(out_channels, hidden)
+        else:
+            self.encoder = nn.Conv2d(3, out_channels, 1)
+        self.bn = nn.BatchNorm2d(out_channels)
+        self.relu = nn.ReLU(inplace=True)
+        self.out_channels = out_channels
+
+    def forward(self, pose: torch.Tensor) -> torch.Tensor:
+        n, _, t, v, m = pose.shape
+        p = pose[:, :, ::self.stride].permute(0, 4, 1, 2, 3)  # (N, M, 3, T', V)
+        tt = p.shape[3]
+        p = p.reshape(n * m, 3, tt, v)
+        if self.input == "coords":
+            return self.relu(self.bn(self.encoder(p)))
+        pts = p.permute(0, 2, 3, 1)  # (N*M, T', V, 3)
+        maps = render_heatmaps(pts[..., :2], pts[..., 2], self.size, self.sigma)  # (N*M, T', V, H, W)
+        feats = self.encoder(maps.reshape(-1, 1, *self.size))  # (N*M*T'*V, C)
+        feats = feats.reshape(n * m, tt, v, self.out_channels).permute(0, 3, 1, 2)  # (N*M, C, T', V)
+        return self.relu(self.bn(feats.contiguous()))
