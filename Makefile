@@ -72,19 +72,19 @@ demo: $(STAMP) ## the whole pipeline on the shipped real data, offline, on CPU -
 	$(PY) tools/demo.py --out work_dirs/demo
 
 bench-model: $(STAMP) ## PG-GCN vs mmaction2 ST-GCN, train/infer samples/s -> bench/results/model.json
-	$(PY) bench/bench_model.py
+	$(PY) -m bench.bench_model
 
 bench-extract: $(STAMP) ## decode / pose / full extraction frames/s -> bench/results/extract.json
-	$(PY) bench/bench_extract.py
+	$(PY) -m bench.bench_extract
 
 bench-train: $(STAMP) ## loader+model vs model-only samples/s -> bench/results/train.json
-	$(PY) bench/bench_train.py
+	$(PY) -m bench.bench_train
 
 bench-infer: $(STAMP) ## infer_video.py real-time factor -> bench/results/infer.json
-	$(PY) bench/bench_infer.py
+	$(PY) -m bench.bench_infer
 
 bench-accuracy: $(STAMP) ## NW-UCLA accuracy of PG-GCN and its ablations -> bench/results/accuracy.json
-	$(PY) bench/bench_accuracy.py
+	$(PY) -m bench.bench_accuracy
 
 clean: ## remove work_dirs/ and caches (keeps .venv)
 	rm -rf work_dirs .pytest_cache

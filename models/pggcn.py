@@ -52,7 +52,7 @@ class PGGCN(nn.Module):
                  streams: tuple[str, ...] = STREAMS, pose_input: str | None = "heatmap", fusion: str = "pgam",
                  branch_channels: tuple[int, ...] = (32, 48), main_channels: tuple[int, ...] = (128, 128),
                  kernel_size: int = 5, attention: bool = False, branch_stride: int = 2, main_stride: int = 2,
-                 heatmap_size: int = 16, heatmap_sigma: float = 1.0, dropout: float = 0.25):
+                 heatmap_size: int = 12, heatmap_sigma: float = 1.0, dropout: float = 0.25):
         super().__init__()
         if not streams or any(s not in STREAMS for s in streams):
             raise ValueError(f"streams must be a non-empty subset of {STREAMS}, got {streams!r}")
