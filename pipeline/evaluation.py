@@ -1,0 +1,112 @@
+"""Evaluation: scores for a split, metrics, and the reports people read (CSV, confusion-matrix PNG).
+
+Scores are dumped per sample (npz: names, labels, scores) so that tools/ensemble.py can fuse several
+streams or models by a weighted sum, as the multi-stream baselines report their numbers.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .fileio import atomic_json_dump, atomic_open
+
+
+@torch.no_grad()
+def predict_scores(model: torch.nn.Module, loader, device: str = "cpu") -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Softmax scores (N, C) averaged over test clips, labels (N,), sample names."""
+    model.eval()
+    scores, labels, names = [], [], []
+    for batch in loader:
+        skel = batch["skeleton"].to(device).float()
+        pose = batch["pose"].to(device).float() if "pose" in batch else None
+        clips = 1
+        if skel.dim() == 6:  # (B, clips, C, T, V, M)
+            clips = skel.shape[1]
+            skel = skel.flatten(0, 1)
+            pose = pose.flatten(0, 1) if pose is not None else None
+        prob = torch.softmax(model(skel, pose).float(), dim=-1)
+        scores.append(prob.reshape(-1, clips, prob.shape[-1]).mean(1).cpu().numpy())
+        labels.append(batch["label"].numpy())
+        names.extend(batch["frame_dir"])
+    return np.concatenate(scores), np.concatenate(labels), names
+
+
+def compute_metrics(scores: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """top1, top5 and mean class accuracy, as fractions."""
+    order = np.argsort(-scores, axis=1)
+    top1 = float((order[:, 0] == labels).mean())
+    top5 = float((order[:, :5] == labels[:, None]).any(1).mean())
+    per_class = per_class_accuracy(scores, labels)
+    present = ~np.isnan(per_class)
+    return dict(top1=top1, top5=top5, mean_class_acc=float(per_class[present].mean()), samples=int(len(labels)))
+
+
+def per_class_accuracy(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    num_classes = scores.shape[1]
+    pred = scores.argmax(1)
+    total = np.bincount(labels, minlength=num_classes)
+    correct = np.bincount(labels[pred == labels], minlength=num_classes)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, correct / np.maximum(total, 1), np.nan)
+
+
+def confusion_matrix(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    c = scores.shape[1]
+    return np.bincount(labels * c + scores.argmax(1), minlength=c * c).reshape(c, c)
+
+
+def write_report(out_dir: str | Path, scores: np.ndarray, labels: np.ndarray, names: list[str],
+                 class_names: list[str], title: str = "") -> dict[str, float]:
+    """metrics.json, per_class.csv, confusion.png and scores.npz into out_dir; returns the metrics."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    metrics = compute_metrics(scores, labels)
+    atomic_json_dump(metrics, out / "metrics.json")
+    acc = per_class_accuracy(scores, labels)
+    total = np.bincount(labels, minlength=scores.shape[1])
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["class_id", "class_name", "samples", "accuracy"])
+    for i, name in enumerate(class_names):
+        w.writerow([i, name, int(total[i]), "" if np.isnan(acc[i]) else f"{acc[i]:.4f}"])
+    with atomic_open(out / "per_class.csv", "w") as f:
+        f.write(buf.getvalue())
+    with atomic_open(out / "scores.npz", "wb") as f:
+        np.savez_compressed(f, names=np.array(names), labels=labels, scores=scores.astype(np.float32))
+    plot_confusion(confusion_matrix(scores, labels), class_names, out / "confusion.png",
+                   title or f"top-1 {metrics['top1']:.1%} on {len(labels)} samples")
+    return metrics
+
+
+def plot_confusion(cm: np.ndarray, class_names: list[str], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = len(class_names)
+    rows = cm.sum(1, keepdims=True)
+    norm = np.divide(cm, np.maximum(rows, 1), dtype=np.float64)
+    size = max(6.0, 0.12 * n + 4)
+    fig, ax = plt.subplots(figsize=(size, size * 0.9), dpi=110 if n <= 20 else 80)
+    im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(n), [c[:28] for c in class_names], rotation=90, fontsize=8 if n <= 20 else 4)
+    ax.set_yticks(range(n), [c[:28] for c in class_names], fontsize=8 if n <= 20 else 4)
+    if n <= 20:
+        for i in range(n):
+            for j in range(n):
+                if cm[i, j]:
+                    ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=7,
+                            color="white" if norm[i, j] > 0.5 else "black")
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    fig.tight_layout()
+    with atomic_open(path, "wb") as f:
+        fig.savefig(f, format="png")
+    plt.close(fig)

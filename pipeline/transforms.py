@@ -1,0 +1,286 @@
+"""Data transforms: small composable callables from an annotation record to model inputs.
+
+Each transform takes and returns a dict (`results`). The 3D joints travel as `joints` (M, T, V, 3), the
+2D pose as `pose_xy` (M, T, V, 2) + `pose_sc` (M, T, V); the last transform packs `skeleton` and `pose`
+as (C, T, V, M) arrays (or (clips, C, T, V, M) for multi-clip testing), which the model takes batched.
+Training and video inference build their inputs with the same pipeline from the config (`build_pipeline`),
+so a model never sees inputs prepared differently from how it was trained. All numpy, vectorised over
+persons, frames and joints.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+import numpy as np
+from mmengine.registry import TRANSFORMS
+
+from .heatmaps import normalize_to_person_box
+from .layouts import get_layout
+
+
+def _rng(results: dict) -> np.random.Generator:
+    return results.get("rng") or np.random.default_rng()
+
+
+@TRANSFORMS.register_module()
+class SelectSkeleton:
+    """Pick the 3D joints: Kinect (`keypoint`), the estimator's (`pose_world`), or randomly either (mixed)."""
+
+    def __init__(self, source: str = "kinect", test_mode: bool = False):
+        if source not in ("kinect", "estimated", "mixed"):
+            raise ValueError(f"skeleton_source must be kinect, estimated or mixed, got {source!r}")
+        self.source, self.test_mode = source, test_mode
+
+    def __call__(self, results: dict) -> dict:
+        source = self.source
+        if source == "mixed":
+            source = "kinect" if (self.test_mode or _rng(results).random() < 0.5) else "estimated"
+        if source == "estimated" and results.get("pose_world") is not None:
+            joints = results["pose_world"]
+        elif source == "estimated" and "keypoint" not in results:
+            raise ValueError(f"{results.get('frame_dir')}: skeleton_source=estimated needs pose_world")
+        else:
+            joints = results["keypoint"]
+        results["joints"] = np.asarray(joints, dtype=np.float32)
+        return results
+
+
+@TRANSFORMS.register_module()
+class CentreSkeleton:
+    """Translate so the layout's centre joint of the first frame with a person sits at the origin.
+
+    With `align=True`, also rotate as pyskl's PreNormalize3D: the spine (base -> middle) along +z and the
+    shoulders (right -> left) along +x, making the skeleton independent of where the camera stood.
+    """
+
+    def __init__(self, align: bool = False):
+        self.align = align
+
+    def __call__(self, results: dict) -> dict:
+        x = results["joints"]
+        lay = get_layout(results.get("layout", "ntu25"))
+        present = np.abs(x[0]).sum(axis=(1, 2)) > 0
+        if not present.any():
+            return results
+        t0 = int(np.argmax(present))
+        origin = x[0, t0, lay.center].copy()
+        mask = (np.abs(x).sum(-1, keepdims=True) > 0)
+        x = (x - origin) * mask
+        if self.align:
+            x = _align(x, lay, t0) * mask
+        results["joints"] = x.astype(np.float32)
+        return results
+
+
+def _align(x: np.ndarray, lay, t0: int) -> np.ndarray:
+    names = lay.joint_names
+    bottom = names.index("spine_base") if "spine_base" in names else names.index("hip_center")
+    top = names.index("spine_mid") if "spine_mid" in names else names.index("spine")
+    ls, rs = names.index("left_shoulder"), names.index("right_shoulder")
+    first = x[0, t0]
+    rot = _rotation_to(first[top] - first[bottom], np.array([0.0, 0.0, 1.0]))
+    sh = rot @ (first[ls] - first[rs])
+    sh[2] = 0
+    rot = _rotation_to(sh, np.array([1.0, 0.0, 0.0])) @ rot
+    return x @ rot.T.astype(np.float32)
+
+
+def _rotation_to(v: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """The rotation matrix that turns direction v onto direction target (Rodrigues)."""
+    n = np.linalg.norm(v)
+    if n < 1e-6:
+        return np.eye(3)
+    v = v / n
+    axis = np.cross(v, target)
+    s, c = np.linalg.norm(axis), float(np.dot(v, target))
+    if s < 1e-8:
+        return np.eye(3) if c > 0 else np.diag([1.0, -1.0, -1.0])
+    k = axis / s
+    kx = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
+    return np.eye(3) + s * kx + (1 - c) * kx @ kx
+
+
+@TRANSFORMS.register_module()
+class UniformSample:
+    """Sample `clip_len` frames spread evenly over the clip (pyskl's UniformSampleFrames).
+
+    The clip is cut into clip_len equal segments; training takes a random frame from each, testing the
+    middle one (and `num_clips` > 1 shifted offsets for multi-clip testing). Clips shorter than clip_len
+    are looped. The same frames are taken from every per-frame field, so 2D and 3D stay aligned.
+    """
+
+    def __init__(self, clip_len: int = 100, num_clips: int = 1, test_mode: bool = False):
+        self.clip_len, self.num_clips, self.test_mode = clip_len, num_clips, test_mode
+
+    def indices(self, total: int, rng: np.random.Generator) -> np.ndarray:
+        edges = np.linspace(0, total, self.clip_len + 1)
+        lo, width = edges[:-1], np.diff(edges)
+        if self.test_mode:
+            offsets = (np.arange(self.num_clips)[:, None] + 0.5) / self.num_clips  # (clips, 1)
+        else:
+            offsets = rng.random((self.num_clips, self.clip_len))
+        idx = np.floor(lo + offsets * width).astype(np.int64)
+        return np.clip(idx, 0, total - 1).reshape(-1)
+
+    def __call__(self, results: dict) -> dict:
+        total = results["joints"].shape[1]
+        if total < 1:
+            raise ValueError(f"{results.get('frame_dir')}: no frames")
+        idx = self.indices(total, _rng(results))
+        for key in ("joints", "pose_keypoint", "pose_score", "kinect_color", "kinect_tracking"):
+            if results.get(key) is not None:
+                results[key] = results[key][:, idx]
+        results["num_clips"] = self.num_clips
+        results["clip_len"] = self.clip_len
+        return results
+
+
+@TRANSFORMS.register_module()
+class RandomRotate:
+    """Rotate the skeleton by random angles about x, y and z (up to `max_deg` degrees each)."""
+
+    def __init__(self, max_deg: float = 30.0, axes: str = "xyz"):
+        self.max_rad, self.axes = math.radians(max_deg), axes
+
+    def __call__(self, results: dict) -> dict:
+        a = _rng(results).uniform(-self.max_rad, self.max_rad, 3) * [c in self.axes for c in "xyz"]
+        cx, cy, cz, sx, sy, sz = *np.cos(a), *np.sin(a)
+        rx = np.array([[1, 0, 0], [0, cx, -sx], [0, sx, cx]])
+        ry = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
+        rz = np.array([[cz, -sz, 0], [sz, cz, 0], [0, 0, 1]])
+        results["joints"] = (results["joints"] @ (rz @ ry @ rx).T.astype(np.float32)).astype(np.float32)
+        return results
+
+
+@TRANSFORMS.register_module()
+class RandomScale:
+    """Scale each axis by a random factor in [1 - scale, 1 + scale]."""
+
+    def __init__(self, scale: float = 0.1):
+        self.scale = scale
+
+    def __call__(self, results: dict) -> dict:
+        f = _rng(results).uniform(1 - self.scale, 1 + self.scale, 3).astype(np.float32)
+        results["joints"] = results["joints"] * f
+        return results
+
+
+@TRANSFORMS.register_module()
+class JointNoise:
+    """Gaussian jitter and random joint dropout: makes Kinect joints look like an estimator's, and back."""
+
+    def __init__(self, std: float = 0.01, drop_prob: float = 0.0):
+        self.std, self.drop_prob = std, drop_prob
+
+    def __call__(self, results: dict) -> dict:
+        rng = _rng(results)
+        x = results["joints"]
+        mask = np.abs(x).sum(-1, keepdims=True) > 0
+        x = x + rng.normal(0, self.std, x.shape).astype(np.float32) * mask
+        if self.drop_prob > 0:
+            keep = rng.random(x.shape[:-1] + (1,)) >= self.drop_prob
+            x = x * keep
+        results["joints"] = x.astype(np.float32)
+        return results
+
+
+@TRANSFORMS.register_module()
+class MinMaxScale:
+    """Scale the present joints of a sample into [-1, 1] per axis (CTR-GCN's NW-UCLA normalisation).
+
+    Makes the input independent of body size and camera distance, which also bridges metric Kinect
+    joints and an estimator's differently scaled 3D joints.
+    """
+
+    def __call__(self, results: dict) -> dict:
+        x = results["joints"]
+        mask = np.abs(x).sum(-1) > 0
+        if not mask.any():
+            return results
+        pts = x[mask]
+        lo, hi = pts.min(0), pts.max(0)
+        scaled = (x - lo) / np.maximum(hi - lo, 1e-6) * 2 - 1
+        results["joints"] = (scaled * mask[..., None]).astype(np.float32)
+        return results
+
+
+@TRANSFORMS.register_module()
+class PoseInput:
+    """The pose stream's input: 2D keypoints in the unit person box + scores, non-mirrored convention.
+
+    Source: the estimator's `pose_keypoint`/`pose_score`; when a record has none (a pyskl file without RGB)
+    and `fallback='kinect_color'`, the Kinect colour-space joints (NTU: mirrored) with `noise_px` jitter.
+    Records with pose_mirrored=True get x flipped (x -> 1 - x) so that every source looks like an ordinary
+    camera image, as in video inference.
+    """
+
+    def __init__(self, fallback: str | None = "kinect_color", noise_px: float = 0.0, min_score: float = 0.05):
+        self.fallback, self.noise_px, self.min_score = fallback, noise_px, min_score
+
+    def __call__(self, results: dict) -> dict:
+        if results.get("pose_keypoint") is not None:
+            xy = results["pose_keypoint"].astype(np.float32)
+            sc = results["pose_score"].astype(np.float32)
+            mirrored = bool(results.get("pose_mirrored", False))
+            results["pose_source_used"] = results.get("pose_source", "estimator")
+        elif self.fallback == "kinect_color" and results.get("kinect_color") is not None:
+            xy = results["kinect_color"].astype(np.float32)
+            sc = (np.abs(results["joints"]).sum(-1) > 0).astype(np.float32)
+            mirrored = True
+            results["pose_source_used"] = "kinect_color"
+        else:
+            raise ValueError(f"{results.get('frame_dir')}: no 2D pose (pose_keypoint) and no fallback")
+        if self.noise_px > 0:
+            xy = xy + _rng(results).normal(0, self.noise_px, xy.shape).astype(np.float32)
+        unit = normalize_to_person_box(xy, sc, min_score=self.min_score)
+        if mirrored:
+            unit[..., 0] = 1.0 - unit[..., 0]
+        results["pose_xy"], results["pose_sc"] = unit, sc
+        return results
+
+
+@TRANSFORMS.register_module()
+class PackInputs:
+    """Pad/cut persons to `num_person` and pack (C, T, V, M) arrays (multi-clip: (clips, C, T, V, M))."""
+
+    def __init__(self, num_person: int = 2, with_pose: bool = True):
+        self.num_person, self.with_pose = num_person, with_pose
+
+    def _pack(self, x: np.ndarray, clips: int) -> np.ndarray:
+        m, t, v, c = x.shape
+        out = np.zeros((self.num_person, t, v, c), np.float32)
+        out[:min(m, self.num_person)] = x[:self.num_person]
+        out = out.reshape(self.num_person, clips, t // clips, v, c).transpose(1, 4, 2, 3, 0)  # (clips, C, T, V, M)
+        return np.ascontiguousarray(out[0] if clips == 1 else out)
+
+    def __call__(self, results: dict) -> dict:
+        clips = results.get("num_clips", 1)
+        out = dict(skeleton=self._pack(results["joints"], clips), label=int(results.get("label", -1)),
+                   frame_dir=results.get("frame_dir", ""))
+        if self.with_pose:
+            pose = np.concatenate([results["pose_xy"], results["pose_sc"][..., None]], axis=-1)
+            out["pose"] = self._pack(pose, clips)
+        return out
+
+
+class Compose:
+    def __init__(self, transforms: list[Callable]):
+        self.transforms = transforms
+
+    def __call__(self, results: dict) -> dict:
+        for t in self.transforms:
+            results = t(results)
+        return results
+
+
+def build_pipeline(cfg_list: list[dict | Callable]) -> Compose:
+    """Build a Compose from config dicts like dict(type='UniformSample', clip_len=100)."""
+    transforms: list[Any] = []
+    for cfg in cfg_list:
+        if callable(cfg):
+            transforms.append(cfg)
+        else:
+            cfg = dict(cfg)
+            transforms.append(TRANSFORMS.build(cfg))
+    return Compose(transforms)
