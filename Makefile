@@ -5,7 +5,6 @@ SHELL := /bin/bash
 VENV    ?= .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.setup-stamp
-MMPOSE_STAMP := $(VENV)/.mmpose-stamp
 
 # extraction
 DATASET   ?= ntu120
@@ -25,7 +24,7 @@ NODE_RANK  ?= 0
 MASTER_ADDR ?= 127.0.0.1
 MASTER_PORT ?= 29500
 
-.PHONY: help setup setup-mmpose test extract train eval demo \
+.PHONY: help setup test extract train eval demo \
         bench-model bench-extract bench-train bench-infer bench-accuracy clean
 
 help: ## list the targets
@@ -43,13 +42,7 @@ $(STAMP): pyproject.toml
 	$(PY) -c "import torch, numpy, cv2, decord, mmengine, mediapipe; print('setup ok: torch', torch.__version__, 'numpy', numpy.__version__, 'mediapipe', mediapipe.__version__)"
 	@touch $@
 
-setup-mmpose: $(MMPOSE_STAMP) ## optional: add the mmpose backend to .venv
-
-$(MMPOSE_STAMP): $(STAMP) tools/setup_mmpose.sh
-	bash tools/setup_mmpose.sh $(PY)
-	@touch $@
-
-test: $(STAMP) $(MMPOSE_STAMP) ## run the whole test suite
+test: $(STAMP) ## run the whole test suite
 	$(PY) -m pytest -q
 
 extract: $(STAMP) ## build $(OUT)/annotations.pkl from DATA_ROOT (DATASET=ntu60|ntu120, POSE=mediapipe|mmpose|none)
