@@ -77,7 +77,7 @@ bench-infer: $(STAMP) ## infer_video.py real-time factor -> bench/results/infer.
 	$(PY) -m bench.bench_infer
 
 bench-accuracy: $(STAMP) ## NW-UCLA accuracy of PG-GCN and its ablations -> bench/results/accuracy.json
-	$(PY) -m bench.bench_accuracy
+	$(PY) -m bench.bench_accuracy $(if $(MINUTES),--minutes $(MINUTES))
 
 clean: ## remove work_dirs/ and caches (keeps .venv)
 	rm -rf work_dirs .pytest_cache

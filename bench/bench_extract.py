@@ -1,0 +1,70 @@
+"""`make bench-extract`: decode-only, pose-only and full extraction frames/s on the real 1920x1080 NTU sample.
+
+Full = decode + crop per Kinect body + BlazePose + mapping to NTU-25 + writing the sample's record, through
+the same runner `make extract` uses. Pose-only runs the estimator on crops already decoded and cut, so
+full / pose-only shows what the pipeline around the model costs. One process, measured side by side.
+"""
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from bench.common import finish  # noqa: E402
+
+SAMPLE = ROOT / "tests/data/ntu_sample"
+NAME = "S001C001P001R001A001"
+
+
+def main() -> None:
+    import numpy as np
+
+    from extract.align import DECODE_WIDTH, body_box
+    from extract.backends import build_estimator
+    from extract.runner import ExtractConfig, run
+    from extract.video import iter_frames
+    from pipeline.annotations import build_ntu_record
+
+    video = SAMPLE / f"{NAME}_rgb.avi"
+    rec = build_ntu_record(SAMPLE / f"{NAME}.skeleton")
+    est = build_estimator("mediapipe")
+    rounds = {"decode": [], "pose": [], "extract": []}
+    for r in range(3):
+        t = time.perf_counter()
+        frames = list(iter_frames(video, max_width=DECODE_WIDTH))
+        rounds["decode"].append(len(frames) / (time.perf_counter() - t))
+        scale = DECODE_WIDTH / 1920
+        crops = []
+        for i, f in enumerate(frames):
+            box = body_box(rec["kinect_color"][0, i] * scale, (f.shape[1], f.shape[0]))
+            crops.append(np.ascontiguousarray(f[box[1]:box[3], box[0]:box[2]]))
+        session = est.new_session()
+        t = time.perf_counter()
+        for c in crops:
+            session.estimate(c)
+        rounds["pose"].append(len(crops) / (time.perf_counter() - t))
+        session.close()
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp) / "root"
+            for sub, f in (("nturgb+d_skeletons", f"{NAME}.skeleton"), ("nturgb+d_rgb", f"{NAME}_rgb.avi")):
+                (root / sub).mkdir(parents=True)
+                shutil.copyfile(SAMPLE / f, root / sub / f)
+            t = time.perf_counter()
+            run(ExtractConfig(dataset="ntu60", data_root=root, out=Path(tmp) / "out", pose="mediapipe"),
+                progress=False)
+            rounds["extract"].append(len(frames) / (time.perf_counter() - t))
+        print(f"round {r + 1}: decode {rounds['decode'][-1]:.1f}, pose {rounds['pose'][-1]:.1f}, "
+              f"full extraction {rounds['extract'][-1]:.1f} frames/s", flush=True)
+    med = {k: float(np.median(v)) for k, v in rounds.items()}
+    finish("extract", dict(decode_fps=round(med["decode"], 1), pose_fps=round(med["pose"], 1),
+                           extract_fps=round(med["extract"], 1),
+                           extract_over_pose=round(med["extract"] / med["pose"], 3),
+                           setting=f"{NAME} 1920x1080, 103 frames, 1 body, decode at {DECODE_WIDTH} px wide, 1 process"))
+
+
+if __name__ == "__main__":
+    main()
