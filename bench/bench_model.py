@@ -43,7 +43,8 @@ TIMING = textwrap.dedent("""
 """)
 
 PEER = TIMING + textwrap.dedent(f"""
-    import sys, types, json
+    import sys, types, json, warnings
+    warnings.filterwarnings('ignore')
     sys.modules['mmaction.models.localizers'] = types.ModuleType('mmaction.models.localizers')
     from mmaction.models.backbones import STGCN
     from mmaction.models.heads import GCNHead
@@ -67,7 +68,8 @@ def ensure_peer() -> Path:
     subprocess.run([sys.executable, "-m", "venv", str(PEER_VENV)], check=True)
     pip = [str(py), "-m", "pip", "install", "-q"]
     subprocess.run(pip + ["torch==2.13.0", "numpy<2.5"], check=True)
-    subprocess.run(pip + ["mmaction2==1.2.0", "mmengine==0.10.7", "einops", "scipy", "importlib_metadata"], check=True)
+    subprocess.run(pip + ["mmaction2==1.2.0", "mmengine==0.10.7", "mmcv-lite==2.1.0", "einops", "scipy",
+                          "importlib_metadata"], check=True)
     return py
 
 
