@@ -1,0 +1,161 @@
+"""Multi-person pose and the tracker, on the shipped real videos (MediaPipe, offline)."""
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from extract.multiperson import (NUM_LANDMARKS, PoseFrame, assemble_tracks, detect_poses, landmarker_bundle)
+from extract.video import iter_frames, probe_video
+from extract.tracker import PoseTracker, box_iou, drop_duplicates, keypoint_distance, pose_boxes
+from pipeline.layouts import get_layout
+
+DATA = Path(__file__).parent / "data"
+NTU_VIDEO = DATA / "ntu_sample" / "S001C001P001R001A001_rgb.avi"
+ARM_VIDEO = DATA / "videos" / "arm_wrestling_340x256.mp4"
+FLIP = get_layout("blazepose33").flip_index
+
+
+def _frames(path: Path, width: int = 640):
+    info = probe_video(path)
+    return list(iter_frames(path, max_width=width)), info["fps"], (info["height"], info["width"])
+
+
+@pytest.fixture(scope="module")
+def ntu_poses() -> list[PoseFrame]:
+    frames, fps, size = _frames(NTU_VIDEO)
+    return list(detect_poses(frames, fps, full_size=size))
+
+
+@pytest.fixture(scope="module")
+def arm_poses() -> list[PoseFrame]:
+    frames, fps, size = _frames(ARM_VIDEO)
+    return list(detect_poses(frames, fps, full_size=size))
+
+
+def _track(poses: list[PoseFrame], tracker: PoseTracker | None = None) -> list[np.ndarray]:
+    tracker = tracker or PoseTracker()
+    return [tracker.update(p.keypoints, p.scores) for p in poses]
+
+
+def test_bundle_is_built_once_from_the_wheel(tmp_path):
+    path = landmarker_bundle(tmp_path)
+    with zipfile.ZipFile(path) as zf:
+        assert sorted(zf.namelist()) == ["pose_detector.tflite", "pose_landmarks_detector.tflite"]
+        assert all(i.compress_type == zipfile.ZIP_STORED for i in zf.infolist())
+    mtime = path.stat().st_mtime_ns
+    assert landmarker_bundle(tmp_path) == path and path.stat().st_mtime_ns == mtime  # cached, not rebuilt
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temp file left behind
+
+
+def test_box_iou_and_boxes():
+    a = np.array([[0, 0, 10, 10]], np.float32)
+    b = np.array([[0, 0, 10, 10], [5, 0, 15, 10], [20, 20, 30, 30]], np.float32)
+    np.testing.assert_allclose(box_iou(a, b), [[1.0, 50 / 150, 0.0]], rtol=1e-6)
+    kp = np.array([[[1, 2], [5, 9], [100, 100]]], np.float32)
+    sc = np.array([[0.9, 0.8, 0.1]], np.float32)
+    np.testing.assert_allclose(pose_boxes(kp, sc), [[1, 2, 5, 9]])  # the unsure joint does not count
+
+
+def test_one_person_ntu_clip_keeps_one_id(ntu_poses):
+    assert len(ntu_poses) == 103
+    ids = _track(ntu_poses)
+    seen = np.concatenate(ids)
+    assert set(seen[seen >= 0].tolist()) == {0}
+    assert sum(int((i >= 0).sum()) for i in ids) >= 100  # the performer is found in (nearly) every frame
+    kp = np.concatenate([p.keypoints for p in ntu_poses])
+    assert kp[..., 0].max() > 640  # pixels of the full 1920x1080 frame, not of the reduced decode
+
+
+def test_mirrored_duplicate_is_dropped(ntu_poses):
+    p = next(p for p in ntu_poses if len(p.keypoints) == 1)
+    kp, sc = p.keypoints, p.scores
+    mirrored = kp[:, FLIP]  # the same person with left and right swapped
+    both_kp = np.concatenate([kp, mirrored + 2.0])
+    both_sc = np.concatenate([sc, sc[:, FLIP] * 0.9])
+    assert keypoint_distance(kp, sc, mirrored, sc[:, FLIP], allow_mirror=False)[0, 0] > 0  # labels differ
+    assert keypoint_distance(kp, sc, mirrored, sc[:, FLIP])[0, 0] < 0.01
+    np.testing.assert_array_equal(drop_duplicates(both_kp, both_sc), [True, False])
+    ids = PoseTracker().update(both_kp, both_sc)
+    np.testing.assert_array_equal(ids, [0, -1])
+
+
+def test_two_people_in_any_order_keep_their_ids(ntu_poses):
+    """The real performer plus a shifted copy, output order shuffled, the copy missing for a while."""
+    rng = np.random.default_rng(0)
+    tracker = PoseTracker(max_lost=15)
+    first: dict[str, int] = {}
+    for t, p in enumerate(ntu_poses):
+        if len(p.keypoints) != 1:
+            continue
+        people = {"a": (p.keypoints[0], p.scores[0])}
+        if not 40 <= t < 50:  # a 10-frame gap, shorter than max_lost
+            people["b"] = (p.keypoints[0] + np.float32([700, 40]), p.scores[0])
+        names = list(people)
+        rng.shuffle(names)
+        ids = tracker.update(np.stack([people[n][0] for n in names]), np.stack([people[n][1] for n in names]))
+        for n, i in zip(names, ids):
+            assert first.setdefault(n, int(i)) == i, f"id swap at frame {t}"
+    assert sorted(first.values()) == [0, 1]
+
+
+def test_a_track_lost_longer_than_max_lost_gets_a_new_id(ntu_poses):
+    tracker = PoseTracker(max_lost=5)
+    p = next(p for p in ntu_poses if len(p.keypoints) == 1)
+    assert tracker.update(p.keypoints, p.scores).tolist() == [0]
+    for _ in range(5):
+        tracker.update(np.zeros((0, NUM_LANDMARKS, 2)), np.zeros((0, NUM_LANDMARKS)))
+    assert tracker.update(p.keypoints, p.scores).tolist() == [0]  # lost 5 frames: kept
+    for _ in range(6):
+        tracker.update(np.zeros((0, NUM_LANDMARKS, 2)), np.zeros((0, NUM_LANDMARKS)))
+    assert tracker.update(p.keypoints, p.scores).tolist() == [1]  # lost 6 frames: dropped
+
+
+def test_arm_wrestling_ids_are_stable_and_order_free(arm_poses):
+    """Close-ups give unreliable poses; the tracker must still give each frame's poses distinct ids,
+    the same ids whatever order the landmarker lists them in, and a few long tracks."""
+    assert len(arm_poses) == 280
+    ids = _track(arm_poses)
+    for i in ids:
+        kept = i[i >= 0]
+        assert len(kept) == len(set(kept.tolist())) <= 2
+    rng = np.random.default_rng(1)
+    perms = [rng.permutation(len(p.keypoints)) for p in arm_poses]
+    shuffled = _track([PoseFrame(p.keypoints[o], p.scores[o], p.world[o]) for p, o in zip(arm_poses, perms)])
+    for a, b, o in zip(ids, shuffled, perms):
+        np.testing.assert_array_equal(a[o], b)
+    counts = np.bincount(np.concatenate(ids)[np.concatenate(ids) >= 0])
+    assert sum(int((i >= 0).sum()) for i in ids) > 150  # people are found in most frames
+    assert len(counts) <= 15
+    assert np.sort(counts)[-2:].sum() >= 0.5 * counts.sum()  # two long tracks carry most poses
+
+
+def test_assemble_tracks_pads_absent_frames(arm_poses):
+    ids = _track(arm_poses)
+    vp = assemble_tracks(list(zip(ids, arm_poses)), (256, 340))
+    assert vp.frames == 280 and (vp.height, vp.width) == (256, 340)
+    for tr in vp.tracks:
+        assert tr.keypoints.shape == (280, NUM_LANDMARKS, 2) and tr.world.shape == (280, NUM_LANDMARKS, 3)
+        assert not tr.scores[~tr.present].any() and not tr.keypoints[~tr.present].any()
+        assert tr.frames_present == sum(int((i == tr.id).sum()) for i in ids)
+    per_frame = vp.ids_per_frame()
+    assert [sorted(x) for x in per_frame] == [sorted(i[i >= 0].tolist()) for i in ids]
+
+
+def test_frames_between_detections_are_interpolated(ntu_poses):
+    """Landmarker on every 2nd frame: the frames between are close to what it finds on them itself."""
+    full = assemble_tracks(list(zip(_track(ntu_poses), ntu_poses)), (1080, 1920))
+    half = ntu_poses[::2]
+    vp = assemble_tracks(list(zip(_track(half), half)), (1080, 1920), every=2, frames=103)
+    assert vp.frames == 103 and len(vp.tracks) == 1
+    a, b = full.tracks[0], vp.tracks[0]
+    assert b.present.all()
+    odd = np.arange(1, 103, 2)
+    np.testing.assert_array_equal(b.keypoints[::2], a.keypoints[::2])  # detected frames are kept as they are
+    err = np.linalg.norm(b.keypoints[odd] - a.keypoints[odd], axis=-1)  # (51, 33) pixels at 1920 wide
+    body = np.ptp(a.keypoints[:, 11:29, 1])  # the person's height in pixels, roughly
+    print(f"interpolated frames: median {np.median(err):.1f} px, mean {err.mean():.1f} px, body {body:.0f} px")
+    assert np.median(err) < 0.02 * body and err.mean() < 0.04 * body
+    np.testing.assert_allclose(b.keypoints[1], (b.keypoints[0] + b.keypoints[2]) / 2, atol=1e-3)

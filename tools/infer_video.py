@@ -1,0 +1,121 @@
+#!/usr/bin/env python
+"""Recognise the actions in an ordinary video with a PG-GCN checkpoint (CPU is enough).
+
+    python tools/infer_video.py clip.mp4 [--checkpoint model.pth] [--json out.json] [--out overlay.mp4]
+
+What it does: decodes the clip, finds and tracks up to 2 people (MediaPipe PoseLandmarker, offline, with
+stable person ids), maps each person's 2D keypoints and 3D joints to the checkpoint's joint layout (NTU-25
+or Kinect v1 20), builds the model inputs with the checkpoint config's own test pipeline, and runs PG-GCN
+on overlapping windows of --window frames every --stride frames. Each window feeds the model the person(s)
+seen most in it, as many as the model was trained with (NW-UCLA: 1; NTU: 2); frames where a person is
+absent are zeros, as in training. It prints the top-k labels for the whole clip (the mean of the window
+probabilities), the persons found and the speed. For speed, the landmarker sees every 2nd frame of videos
+at >= 20 fps (the frames between are interpolated; --pose-every 1 for all) and runs on --workers threads,
+while the model loads in a child process.
+
+--json writes the same as data:
+  {"video", "frames", "fps", "width", "height", "persons": [{"id", "frames_present"}],
+   "predictions": [{"label", "class_id", "score"}]  (whole clip, best first),
+   "windows": [{"start", "end", "persons", "predictions": [...]}]  (end exclusive),
+   "timings": {"startup_s", "pose_s", "pose_fps", "model_s", "overlay_s", "total_s", "frames_per_s"}}
+--out writes the video (mp4v) with the skeletons, person ids and the current window's label drawn on it,
+with the input's frame count.
+
+Errors (missing or unreadable video, no frames, nobody found in the clip, a checkpoint that is missing or
+belongs to another model) are one line on stderr and exit code 2. Without a checkpoint it says how to get
+one: `make train CONFIG=configs/pggcn_nwucla_default.py`, then copy the best checkpoint to
+checkpoints/pggcn_nwucla_default.pth or pass --checkpoint.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+_STARTED = time.perf_counter()
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("GLOG_minloglevel", "2")  # quiet mediapipe's start-up logs
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    from pipeline.inference import DEFAULT_CHECKPOINT, DEFAULT_WINDOW, MAX_POSE_WIDTH
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                epilog=__doc__.split("\n\n", 2)[2], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("video", help="input video (any format OpenCV/decord reads: mp4, avi, ...)")
+    p.add_argument("--checkpoint", default=None,
+                   help=f"PG-GCN checkpoint (default: {DEFAULT_CHECKPOINT.relative_to(DEFAULT_CHECKPOINT.parents[1])})")
+    p.add_argument("--json", metavar="OUT.json", help="write the results as JSON (atomically)")
+    p.add_argument("--out", metavar="OVERLAY.mp4", help="write the video with skeletons, ids and labels drawn")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
+    p.add_argument("--topk", type=int, default=5, help="labels to report (default: 5)")
+    p.add_argument("--window", type=int, default=None,
+                   help=f"window length in frames (default: the config's clip length, else {DEFAULT_WINDOW})")
+    p.add_argument("--stride", type=int, default=None, help="frames between window starts (default: window/2)")
+    p.add_argument("--pose-width", type=int, default=MAX_POSE_WIDTH,
+                   help=f"decode frames at most this wide for pose estimation (default: {MAX_POSE_WIDTH})")
+    p.add_argument("--pose-every", type=int, default=None,
+                   help="run the landmarker on every n-th frame and interpolate the rest "
+                        "(default: 2 for videos at >= 20 fps, else 1)")
+    p.add_argument("--workers", type=int, default=None, help="parallel pose landmarkers (default: min(2, cores))")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--verbose", action="store_true", help="keep the native libraries' logs on stderr")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from pipeline.fileio import atomic_json_dump
+    from pipeline.inference import InferenceError, infer_video, summary_text
+
+    for name in ("topk", "window", "stride", "pose_width", "pose_every", "workers"):
+        value = getattr(args, name)
+        if value is not None and value <= 0:
+            print(f"error: --{name.replace('_', '-')} must be positive, got {value}", file=sys.stderr)
+            return 2
+    try:
+        result = infer_video(args.video, checkpoint=args.checkpoint, device=args.device, window=args.window, stride=args.stride, overlay=args.out,
+                             progress=not args.quiet, workers=args.workers, pose_width=args.pose_width,
+                             pose_every=args.pose_every,
+                             started=_STARTED)
+        if args.json:
+            try:
+                atomic_json_dump(result.to_json(args.topk), args.json)
+            except OSError as e:
+                raise InferenceError(f"{args.json}: cannot write ({e.strerror or e})") from None
+    except InferenceError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    print(summary_text(result, args.topk))
+    if args.json:
+        print(f"wrote {args.json}")
+    if args.out:
+        print(f"wrote {args.out}")
+    return 0
+
+
+def quiet_native_stderr() -> None:
+    """Send what C++ libraries print on fd 2 (mediapipe/absl, TFLite, ffmpeg) to /dev/null; Python's
+    own stderr (errors, progress bars, tracebacks) keeps the real one. An error is then one line."""
+    real = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    sys.stderr = os.fdopen(real, "w", buffering=1)
+
+
+if __name__ == "__main__":
+    if "--verbose" not in sys.argv:
+        quiet_native_stderr()
+    code = main()
+    # Everything is written (atomically, fsync'd) and printed: skip the interpreter's teardown of
+    # torch and mediapipe, which costs about a second on a small CPU.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
