@@ -18,7 +18,7 @@ import numpy as np
 
 from .mapping import map_keypoints, world_to_kinect
 from .quality import alignment_quality
-from .video import iter_frames, probe_video
+from .video import iter_frames, prefetch, probe_video
 
 NTU_RGB_MIRRORED = True
 DECODE_WIDTH = 960
@@ -53,7 +53,7 @@ def estimate_sample_pose(video_path: Path, record: dict, estimator, mirrored: bo
     w33 = np.zeros((m, t_skel, 33, 3), np.float32)
     sessions = [estimator.new_session() for _ in range(m)]
     try:
-        for i, frame in enumerate(iter_frames(video_path, max_width=DECODE_WIDTH)):
+        for i, frame in enumerate(prefetch(iter_frames(video_path, max_width=DECODE_WIDTH))):
             if i >= t:
                 break
             fh, fw = frame.shape[:2]

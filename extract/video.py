@@ -110,3 +110,42 @@ def _iter_cv2(path: Path, w: int, h: int, rgb: bool) -> Iterator[np.ndarray]:
             yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB) if rgb else frame
     finally:
         cap.release()
+
+
+def prefetch(frames: Iterator[np.ndarray], depth: int = 32) -> Iterator[np.ndarray]:
+    """Decode ahead in a background thread (decord and OpenCV release the GIL), so decoding overlaps
+    pose estimation instead of adding to it. Errors from the decoder are re-raised in the caller."""
+    import queue
+    import threading
+
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            for f in frames:
+                if stop.is_set():
+                    return
+                q.put(f)
+            q.put(done)
+        except BaseException as e:  # handed to the consumer
+            q.put(e)
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                thread.join(0.05)
