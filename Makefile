@@ -5,6 +5,8 @@ SHELL := /bin/bash
 VENV    ?= .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.setup-stamp
+MMPOSE_STAMP := $(VENV)/.mmpose-stamp
+PIP     := $(PY) -m pip install -q --disable-pip-version-check
 
 # extraction
 DATASET   ?= ntu120
@@ -24,7 +26,7 @@ NODE_RANK  ?= 0
 MASTER_ADDR ?= 127.0.0.1
 MASTER_PORT ?= 29500
 
-.PHONY: help setup test extract train eval demo \
+.PHONY: help setup setup-mmpose test extract train eval demo \
         bench-model bench-extract bench-train bench-infer bench-accuracy clean
 
 help: ## list the targets
@@ -36,16 +38,28 @@ setup: $(STAMP) ## create .venv and install the pinned stack (idempotent)
 # `make setup` then does nothing. torch goes first so pip takes the CPU build.
 $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check "$$(python3 tools/pins.py torch)"
-	$(PY) -m pip install -q --disable-pip-version-check -e .
-	$(PY) -m pip install -q --disable-pip-version-check --no-deps $$(python3 tools/pins.py --no-deps)
+	$(PIP) "$$(python3 tools/pins.py torch)"
+	$(PIP) -e .
+	$(PIP) --no-deps $$(python3 tools/pins.py --no-deps)
 	$(PY) -c "import torch, numpy, cv2, decord, mmengine, mediapipe; print('setup ok: torch', torch.__version__, 'numpy', numpy.__version__, 'mediapipe', mediapipe.__version__)"
 	@touch $@
 
-test: $(STAMP) ## run the whole test suite
+setup-mmpose: $(MMPOSE_STAMP) ## optional: add the mmpose backend (POSE=mmpose) to .venv (idempotent)
+
+# mmpose, mmcv-lite and mmdet go in --no-deps (their declared deps pull full mmcv, opencv-python and
+# torchvision, none of which work here); xtcocotools is built against our numpy 2. Pins: pyproject.toml.
+$(MMPOSE_STAMP): $(STAMP) pyproject.toml
+	$(PIP) $$(python3 tools/pins.py --extra mmpose)
+	$(PIP) --no-deps $$(python3 tools/pins.py --extra mmpose --no-deps)
+	$(PIP) --no-binary xtcocotools --no-build-isolation $$(python3 tools/pins.py --extra mmpose --from-source)
+	$(PY) -c "from extract.mmpose_compat import install_placeholders as p; p(); import mmpose.apis, mmpose; print('setup-mmpose ok: mmpose', mmpose.__version__)"
+	@touch $@
+
+# The suite covers the optional mmpose backend too, so `make test` installs that extra first.
+test: $(STAMP) $(MMPOSE_STAMP) ## run the whole test suite
 	$(PY) -m pytest -q
 
-extract: $(STAMP) ## build $(OUT)/annotations.pkl from DATA_ROOT (DATASET=ntu60|ntu120, POSE=mediapipe|mmpose|none)
+extract: $(STAMP) $(if $(filter mmpose,$(POSE)),$(MMPOSE_STAMP)) ## build $(OUT)/annotations.pkl from DATA_ROOT (DATASET=ntu60|ntu120, POSE=mediapipe|mmpose|none)
 	$(PY) tools/extract.py --dataset $(DATASET) --data-root $(DATA_ROOT) --out $(OUT) \
 	  --pose $(POSE) --workers $(WORKERS) $(if $(SHARD),--shard $(SHARD)) \
 	  $(if $(POSE_CONFIG),--pose-config $(POSE_CONFIG)) $(if $(POSE_CHECKPOINT),--pose-checkpoint $(POSE_CHECKPOINT))

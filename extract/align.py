@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.layouts import get_layout
+
 from .mapping import map_keypoints, world_to_kinect
 from .quality import alignment_quality
 from .video import iter_frames, prefetch, probe_video
@@ -48,9 +50,10 @@ def estimate_sample_pose(video_path: Path, record: dict, estimator, mirrored: bo
     m, t_skel = color.shape[:2]
     t = min(t_skel, info["frames"])
     scale = min(1.0, DECODE_WIDTH / info["width"])
-    kp33 = np.zeros((m, t_skel, 33, 2), np.float32)
-    sc33 = np.zeros((m, t_skel, 33), np.float32)
-    w33 = np.zeros((m, t_skel, 33, 3), np.float32)
+    k = get_layout(estimator.layout).num_joints  # the estimator's own joints (BlazePose 33, COCO 17)
+    kp_est = np.zeros((m, t_skel, k, 2), np.float32)
+    sc_est = np.zeros((m, t_skel, k), np.float32)
+    world_est = np.zeros((m, t_skel, k, 3), np.float32)
     sessions = [estimator.new_session() for _ in range(m)]
     try:
         for i, frame in enumerate(prefetch(iter_frames(video_path, max_width=DECODE_WIDTH))):
@@ -66,18 +69,18 @@ def estimate_sample_pose(video_path: Path, record: dict, estimator, mirrored: bo
                 if out is None:
                     continue
                 kp, score, world = out
-                kp33[b, i] = (kp + (x0, y0)) / scale
-                sc33[b, i] = score
+                kp_est[b, i] = (kp + (x0, y0)) / scale
+                sc_est[b, i] = score
                 if world is not None:
-                    w33[b, i] = world
+                    world_est[b, i] = world
     finally:
         for s in sessions:
             s.close()
-    pose_kp, pose_sc = map_keypoints(kp33, sc33, estimator.layout, "ntu25", mirrored=mirrored)
+    pose_kp, pose_sc = map_keypoints(kp_est, sc_est, estimator.layout, "ntu25", mirrored=mirrored)
     out = dict(pose_keypoint=pose_kp, pose_score=pose_sc, pose_source=estimator.name, pose_mirrored=mirrored,
                pose_frames=t)
     if estimator.has_world:
-        world, _ = map_keypoints(w33, sc33, estimator.layout, "ntu25", mirrored=mirrored)
+        world, _ = map_keypoints(world_est, sc_est, estimator.layout, "ntu25", mirrored=mirrored)
         world = world_to_kinect(world, mirrored=mirrored)
         world[pose_sc.max(-1) == 0] = 0
         out["pose_world"] = world.astype(np.float32)

@@ -166,6 +166,13 @@ def run(cfg: ExtractConfig, pose_fn: Callable | None = None, progress: bool = Tr
             result.skipped.append(name)
         else:
             todo.append(name)
+    estimator = None
+    if todo and pose_fn is None and cfg.pose != "none":
+        from extract.backends import build_estimator
+
+        # Once, up front: a bad POSE_CONFIG/POSE_CHECKPOINT or a missing extra stops the run with one
+        # message instead of failing every sample. Workers build their own (models do not cross processes).
+        estimator = build_estimator(cfg.pose, config=cfg.pose_config, checkpoint=cfg.pose_checkpoint)
     qualities: dict[str, dict] = {}
     frames = 0
     start = time.perf_counter()
@@ -174,6 +181,7 @@ def run(cfg: ExtractConfig, pose_fn: Callable | None = None, progress: bool = Tr
     with bar:
         if cfg.workers <= 1:
             _init_worker(cfg, pose_fn)
+            _WORKER["estimator"] = estimator
             results = map(process_sample, todo)
             pool = None
         else:

@@ -209,17 +209,32 @@ class MinMaxScale:
 class PoseInput:
     """The pose stream's input: 2D keypoints in the unit person box + scores, non-mirrored convention.
 
-    Source: the estimator's `pose_keypoint`/`pose_score`; when a record has none (a pyskl file without RGB)
-    and `fallback='kinect_color'`, the Kinect colour-space joints (NTU: mirrored) with `noise_px` jitter.
-    Records with pose_mirrored=True get x flipped (x -> 1 - x) so that every source looks like an ordinary
-    camera image, as in video inference.
+    source='record': the estimator's `pose_keypoint`/`pose_score`; when a record has none (a pyskl file
+    without RGB) and `fallback='kinect_color'`, the Kinect colour-space joints (NTU: mirrored) with `noise_px`
+    jitter. Records with pose_mirrored=True get x flipped (x -> 1 - x) so that every source looks like an
+    ordinary camera image, as in video inference.
+    source='projection': an orthographic camera view of the current 3D joints (after any RandomRotate), with
+    `noise_m` metres of jitter. For datasets without RGB (NW-UCLA) this keeps the pose stream view-augmented
+    together with the skeleton streams; a fixed projection from the recording camera ties it to the
+    training views, which is exactly what a cross-view split punishes.
     """
 
-    def __init__(self, fallback: str | None = "kinect_color", noise_px: float = 0.0, min_score: float = 0.05):
+    def __init__(self, fallback: str | None = "kinect_color", noise_px: float = 0.0, min_score: float = 0.05,
+                 source: str = "record", noise_m: float = 0.0):
+        if source not in ("record", "projection"):
+            raise ValueError(f"PoseInput source must be 'record' or 'projection', got {source!r}")
         self.fallback, self.noise_px, self.min_score = fallback, noise_px, min_score
+        self.source, self.noise_m = source, noise_m
 
     def __call__(self, results: dict) -> dict:
-        if results.get("pose_keypoint") is not None:
+        if self.source == "projection":
+            joints = results["joints"].astype(np.float32)  # (M, T, V, 3) Kinect axes: x to the sensor's left, y up
+            sc = (np.abs(joints).sum(-1) > 0).astype(np.float32)
+            if self.noise_m > 0:
+                joints = joints + _rng(results).normal(0, self.noise_m, joints.shape).astype(np.float32)
+            xy, mirrored = np.stack([-joints[..., 0], -joints[..., 1]], axis=-1), False
+            results["pose_source_used"] = "projection"
+        elif results.get("pose_keypoint") is not None:
             xy = results["pose_keypoint"].astype(np.float32)
             sc = results["pose_score"].astype(np.float32)
             mirrored = bool(results.get("pose_mirrored", False))
@@ -231,7 +246,7 @@ class PoseInput:
             results["pose_source_used"] = "kinect_color"
         else:
             raise ValueError(f"{results.get('frame_dir')}: no 2D pose (pose_keypoint) and no fallback")
-        if self.noise_px > 0:
+        if self.noise_px > 0 and self.source == "record":
             xy = xy + _rng(results).normal(0, self.noise_px, xy.shape).astype(np.float32)
         unit = normalize_to_person_box(xy, sc, min_score=self.min_score)
         if mirrored:

@@ -8,7 +8,9 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 def _pyproject_pins() -> dict[str, str]:
     meta = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    pins = meta["project"]["dependencies"] + meta["tool"]["pggcn"]["no_deps"]
+    tool = meta["tool"]["pggcn"]
+    pins = (meta["project"]["dependencies"] + tool["no_deps"] + meta["project"]["optional-dependencies"]["mmpose"]
+            + tool["mmpose_no_deps"] + tool["mmpose_from_source"])
     out = {}
     for pin in pins:
         name, sep, version = pin.partition("==")
@@ -23,6 +25,11 @@ def _environment_pins() -> dict[str, str]:
         m = re.match(r"^\s*(?:-|#\s*no-deps:)\s*([A-Za-z0-9_.\-]+)==([^\s#]+)", line)
         if m:
             out[m.group(1).lower()] = m.group(2)
+        extra = re.match(r"^#\s*extra [a-z]+(?: [a-z-]+)?:\s*(.*)$", line)
+        if extra:
+            for pin in extra.group(1).split():
+                name, _, version = pin.partition("==")
+                out[name.lower()] = version
     return out
 
 

@@ -1,6 +1,7 @@
 """Training and evaluation on real NW-UCLA data: demo run, resume, DDP, reports, transforms."""
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -41,6 +42,22 @@ def test_projection_is_non_mirrored_pinhole():
     uv, score = project_kinect_v1(np.array([[0.5, 0.0, 2.0], [0.0, 0.5, 2.0], [0, 0, 0]], np.float32))
     assert uv[0, 0] < 319.5 and uv[1, 1] < 239.5 and score.tolist() == [1, 1, 0]
     np.testing.assert_allclose(uv[0], [319.5 - 525 * 0.25, 239.5], atol=1e-4)
+
+
+def test_projected_pose_input_matches_the_real_camera_view_and_follows_rotation(nwucla_ann):
+    """PoseInput(source='projection') on a real NW-UCLA sample: without rotation it is (nearly) the Kinect
+    colour camera's own view of the joints (orthographic vs pinhole), so its axes are right; rotated, it
+    shows the body from elsewhere, which the recorded 2D pose never can."""
+    rec = load_annotations(nwucla_ann)["annotations"][0]
+    base = [dict(type="SelectSkeleton"), dict(type="UniformSample", clip_len=52, test_mode=True)]
+    camera = build_pipeline(base + [dict(type="PoseInput")])(dict(rec))
+    projected = build_pipeline(base + [dict(type="PoseInput", source="projection")])(dict(rec))
+    assert projected["pose_source_used"] == "projection"
+    err = np.abs(projected["pose_xy"] - camera["pose_xy"])[camera["pose_sc"] > 0]
+    assert err.mean() < 0.04  # mirrored (a sign error) it is 0.09-0.18 on real samples
+    turned = build_pipeline(base + [dict(type="RandomRotate", max_deg=60, axes="xy"),
+                                    dict(type="PoseInput", source="projection")])(dict(rec, rng=np.random.default_rng(3)))
+    assert np.abs(turned["pose_xy"] - projected["pose_xy"]).mean() > 0.02
 
 
 def _record(t=40, m=2):
@@ -160,7 +177,10 @@ def test_two_process_ddp_keeps_weights_identical(tmp_path):
     script = tmp_path / "ddp.py"
     script.write_text(DDP_SCRIPT)
     torchrun = str(Path(PY).parent / "torchrun")
-    proc = _run([torchrun, "--nproc_per_node=2", "--master_port=29517", str(script)], timeout=240,
+    with socket.socket() as s:  # a free port: a fixed one collides with a run that just ended
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = _run([torchrun, "--nproc_per_node=2", f"--master_port={port}", str(script)], timeout=240,
                 env={"OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stderr[-2000:]
     diff = float(proc.stdout.split("MAXDIFF")[1].split()[0])

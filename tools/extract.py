@@ -39,7 +39,7 @@ def main() -> int:
         if cfg.pose == "mmpose" and not (cfg.pose_config and cfg.pose_checkpoint):
             raise ValueError("POSE=mmpose needs POSE_CONFIG=<mmpose config> and POSE_CHECKPOINT=<weights file>")
         result = run(cfg)
-    except (FileNotFoundError, ValueError) as e:
+    except (FileNotFoundError, ValueError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(f"extracted {len(result.done)}, already done {len(result.skipped)}, failed {len(result.failures)}")

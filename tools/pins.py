@@ -13,9 +13,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("names", nargs="*", help="package names to print (default: all regular pins)")
     parser.add_argument("--no-deps", action="store_true", help="print the pins installed with --no-deps")
+    parser.add_argument("--extra", choices=["mmpose"], help="print an extra's pins instead of the core ones")
+    parser.add_argument("--from-source", action="store_true", help="with --extra: the pins built from source")
     args = parser.parse_args()
     meta = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    pins = meta["tool"]["pggcn"]["no_deps"] if args.no_deps else meta["project"]["dependencies"]
+    tool = meta["tool"]["pggcn"]
+    if args.extra:
+        pins = (tool[f"{args.extra}_no_deps"] if args.no_deps else tool[f"{args.extra}_from_source"]
+                if args.from_source else meta["project"]["optional-dependencies"][args.extra])
+    else:
+        pins = tool["no_deps"] if args.no_deps else meta["project"]["dependencies"]
     if args.names:
         wanted = {n.lower() for n in args.names}
         pins = [p for p in pins if p.split("==")[0].lower() in wanted]
