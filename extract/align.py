@@ -54,28 +54,30 @@ def estimate_sample_pose(video_path: Path, record: dict, estimator, mirrored: bo
     kp_est = np.zeros((m, t_skel, k, 2), np.float32)
     sc_est = np.zeros((m, t_skel, k), np.float32)
     world_est = np.zeros((m, t_skel, k, 3), np.float32)
-    sessions = [estimator.new_session() for _ in range(m)]
-    try:
-        for i, frame in enumerate(prefetch(iter_frames(video_path, max_width=DECODE_WIDTH))):
-            if i >= t:
-                break
-            fh, fw = frame.shape[:2]
-            for b in range(m):
-                box = body_box(color[b, i] * scale, (fw, fh))
-                if box is None:
-                    continue
-                x0, y0, x1, y1 = box
-                out = sessions[b].estimate(np.ascontiguousarray(frame[y0:y1, x0:x1]))
-                if out is None:
-                    continue
-                kp, score, world = out
-                kp_est[b, i] = (kp + (x0, y0)) / scale
-                sc_est[b, i] = score
-                if world is not None:
-                    world_est[b, i] = world
-    finally:
-        for s in sessions:
-            s.close()
+    # decoding starts first, so the first frames are ready when the pose sessions have started up
+    with prefetch(iter_frames(video_path, max_width=DECODE_WIDTH)) as frames:
+        sessions = [estimator.new_session() for _ in range(m)]
+        try:
+            for i, frame in enumerate(frames):
+                if i >= t:
+                    break
+                fh, fw = frame.shape[:2]
+                for b in range(m):
+                    box = body_box(color[b, i] * scale, (fw, fh))
+                    if box is None:
+                        continue
+                    x0, y0, x1, y1 = box
+                    out = sessions[b].estimate(np.ascontiguousarray(frame[y0:y1, x0:x1]))
+                    if out is None:
+                        continue
+                    kp, score, world = out
+                    kp_est[b, i] = (kp + (x0, y0)) / scale
+                    sc_est[b, i] = score
+                    if world is not None:
+                        world_est[b, i] = world
+        finally:
+            for s in sessions:
+                s.close()
     pose_kp, pose_sc = map_keypoints(kp_est, sc_est, estimator.layout, "ntu25", mirrored=mirrored)
     out = dict(pose_keypoint=pose_kp, pose_score=pose_sc, pose_source=estimator.name, pose_mirrored=mirrored,
                pose_frames=t)

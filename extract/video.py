@@ -112,40 +112,55 @@ def _iter_cv2(path: Path, w: int, h: int, rgb: bool) -> Iterator[np.ndarray]:
         cap.release()
 
 
-def prefetch(frames: Iterator[np.ndarray], depth: int = 32) -> Iterator[np.ndarray]:
+class prefetch:  # noqa: N801 - used like a function: `with prefetch(frames) as it: for f in it: ...`
     """Decode ahead in a background thread (decord and OpenCV release the GIL), so decoding overlaps
-    pose estimation instead of adding to it. Errors from the decoder are re-raised in the caller."""
-    import queue
-    import threading
+    pose estimation instead of adding to it. Decoding starts at construction, so it also overlaps whatever
+    the caller sets up before the first frame (a pose model's start-up). Decoder errors are re-raised in the
+    caller; `close()` (or leaving the `with` block) stops the thread and frees the decoder."""
 
-    q: queue.Queue = queue.Queue(maxsize=depth)
-    done = object()
-    stop = threading.Event()
+    _DONE = object()
 
-    def work() -> None:
+    def __init__(self, frames: Iterator[np.ndarray], depth: int = 32):
+        import queue
+        import threading
+
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._frames = frames
+        self._thread = threading.Thread(target=self._work, daemon=True)
+        self._thread.start()
+
+    def _work(self) -> None:
         try:
-            for f in frames:
-                if stop.is_set():
+            for f in self._frames:
+                if self._stop.is_set():
                     return
-                q.put(f)
-            q.put(done)
+                self._queue.put(f)
+            self._queue.put(self._DONE)
         except BaseException as e:  # handed to the consumer
-            q.put(e)
+            self._queue.put(e)
 
-    thread = threading.Thread(target=work, daemon=True)
-    thread.start()
-    try:
+    def __iter__(self) -> Iterator[np.ndarray]:
         while True:
-            item = q.get()
-            if item is done:
+            item = self._queue.get()
+            if item is self._DONE:
                 return
             if isinstance(item, BaseException):
                 raise item
             yield item
-    finally:
-        stop.set()
-        while thread.is_alive():  # unblock a producer waiting on a full queue
+
+    def close(self) -> None:
+        import queue
+
+        self._stop.set()
+        while self._thread.is_alive():  # unblock a producer waiting on a full queue
             try:
-                q.get_nowait()
+                self._queue.get_nowait()
             except queue.Empty:
-                thread.join(0.05)
+                self._thread.join(0.05)
+
+    def __enter__(self) -> "prefetch":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

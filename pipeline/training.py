@@ -249,10 +249,16 @@ def _pose_source(dataset: SkeletonDataset) -> str:
 
 
 def evaluate(cfg, checkpoint: Path, out_dir: Path) -> dict[str, float]:
-    """Evaluate a checkpoint on the config's test split; write the reports into out_dir."""
+    """Evaluate a checkpoint on the config's test split; write the reports into out_dir.
+
+    Inputs are built with the checkpoint's own test pipeline when it carries one (as video inference does),
+    so a checkpoint is measured the way it was trained even after the config file has moved on."""
     ann = ensure_annotations(cfg)
-    _, test_loader = build_loaders(cfg, ann, distributed=False, train=False)
     ckpt = load_checkpoint(checkpoint)
+    own_pipeline = ckpt["meta"].get("config", {}).get("test_pipeline")
+    if own_pipeline:
+        cfg.test_pipeline = own_pipeline
+    _, test_loader = build_loaders(cfg, ann, distributed=False, train=False)
     model = build_model(ckpt["meta"].get("config", {}).get("model") or cfg.model)
     try:
         model.load_state_dict(ckpt["state_dict"])

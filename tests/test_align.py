@@ -53,6 +53,19 @@ def test_without_the_mirror_swap_the_pose_lands_on_the_wrong_joints(record, medi
     assert wrong["quality"]["pck_0_1h"] < 0.6
 
 
+def test_a_restarted_session_gives_the_same_pose_as_a_new_one(record):
+    """Extraction workers restart closed MediaPipe sessions instead of rebuilding them: no tracking state
+    may leak from one clip into the next."""
+    short = dict(record, kinect_color=record["kinect_color"][:, :30])
+    estimator = build_estimator("mediapipe")
+    first = estimate_sample_pose(VIDEO, short, estimator)
+    assert estimator._idle  # the session went back to the pool ...
+    again = estimate_sample_pose(VIDEO, short, estimator)  # ... and is reused here
+    fresh = estimate_sample_pose(VIDEO, short, build_estimator("mediapipe"))
+    np.testing.assert_array_equal(again["pose_keypoint"], fresh["pose_keypoint"])
+    np.testing.assert_array_equal(first["pose_keypoint"], fresh["pose_keypoint"])
+
+
 def test_body_box_is_padded_and_clipped():
     xy = np.array([[100, 200], [300, 600], [0, 0]], np.float32)  # last joint absent
     x0, y0, x1, y1 = body_box(xy, (640, 480))
