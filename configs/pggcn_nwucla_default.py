@@ -3,9 +3,9 @@
 # joints). Joint noise and dropout on the Kinect joints plus the per-sample min-max scaling bridge Kinect
 # skeletons and estimated ones.
 #
-# CPU recipe: the learning rate follows a cosine over 20 minutes of wall-clock training (capped at the
+# CPU recipe: the learning rate follows a cosine over 30 minutes of wall-clock training (capped at the
 # 65 epochs of the full recipe), so on a 2-core CPU `make train CONFIG=configs/pggcn_nwucla_default.py`
-# ends after 20 minutes whatever the machine's speed; a GPU gets through far more epochs in that time.
+# ends after 30 minutes whatever the machine's speed; a GPU gets through far more epochs in that time.
 _base_ = ['./_base_/nwucla.py']
 train_pipeline = [
     dict(type='SelectSkeleton', source='kinect'),
@@ -17,4 +17,4 @@ train_pipeline = [
     dict(type='MinMaxScale'),
     dict(type='PackInputs', num_person=1),
 ]
-train = dict(time_budget_min=20)
+train = dict(time_budget_min=30)

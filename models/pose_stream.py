@@ -20,6 +20,8 @@ class HeatmapEncoder(nn.Module):
     It runs on N*M*T*V tiny maps per batch, so it is kept lean: two strided 3x3 convolutions without
     BatchNorm (normalising ~10^4 maps of 6x6 cost more than the convolutions: 206 vs 66 ms per NW-UCLA batch,
     forward + backward, 16x16 with BN vs 12x12 without); the stream's output BatchNorm normalises once.
+    Weights and maps are channels-last: on CPU that halves the time of these one- and eight-channel
+    convolutions (forward + backward over one NW-UCLA batch of 8,320 maps: 68 -> 35 ms), with the same result.
     """
 
     def __init__(self, out_channels: int, hidden: int = 8):
@@ -28,10 +30,10 @@ class HeatmapEncoder(nn.Module):
             nn.Conv2d(1, hidden, 3, stride=2, padding=1), nn.ReLU(inplace=True),
             nn.Conv2d(hidden, 2 * hidden, 3, stride=2, padding=1), nn.ReLU(inplace=True),
             nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2 * hidden, out_channels),
-        )
+        ).to(memory_format=torch.channels_last)
 
     def forward(self, maps: torch.Tensor) -> torch.Tensor:
-        return self.net(maps)  # (B, 1, H, W) -> (B, C)
+        return self.net(maps.contiguous(memory_format=torch.channels_last))  # (B, 1, H, W) -> (B, C)
 
 
 class PoseStream(nn.Module):

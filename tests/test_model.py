@@ -75,6 +75,25 @@ def test_pgam_matches_a_loop_written_reference():
             torch.testing.assert_close(out[n], ref, rtol=1e-4, atol=1e-5)
 
 
+def test_channels_last_heatmap_encoder_computes_the_plain_convolutions():
+    """The encoder keeps its maps channels-last for speed; the features must be those of the plain layers."""
+    from models.pose_stream import HeatmapEncoder
+    torch.manual_seed(0)
+    enc = HeatmapEncoder(16).eval()
+    maps = torch.rand(300, 1, 12, 12)
+    c1, c2, fc = enc.net[0], enc.net[2], enc.net[6]
+    h = torch.relu(torch.nn.functional.conv2d(maps, c1.weight.contiguous(), c1.bias, 2, 1))
+    h = torch.relu(torch.nn.functional.conv2d(h, c2.weight.contiguous(), c2.bias, 2, 1))
+    expected = fc(h.mean(dim=(2, 3)))
+    assert enc.net[0].weight.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(enc(maps), expected, rtol=1e-5, atol=1e-6)
+    # a state dict saved from a plain (contiguous) encoder loads into it and gives the same features
+    plain = {k: v.contiguous() for k, v in enc.state_dict().items()}
+    fresh = HeatmapEncoder(16).eval()
+    fresh.load_state_dict(plain)
+    torch.testing.assert_close(fresh(maps), expected, rtol=1e-5, atol=1e-6)
+
+
 def test_gradients_reach_M_M_prime_and_the_pose_stream():
     model = build_model(dict(num_classes=4, **SMALL)).train()
     x, p = _inputs(3, 16)
