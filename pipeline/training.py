@@ -205,7 +205,7 @@ def train(cfg, work_dir: Path | None = None, launcher: str = "none") -> dict[str
             seen += len(label) * world
             loss_sum += loss.item()
             bar.set_postfix(loss=f"{loss.item():.3f}", sps=f"{seen / (time.perf_counter() - t0):.0f}",
-                            lr=f"{opt.param_groups[0]['lr']:.3g}")
+                            lr=f"{opt.param_groups[0]['lr']:.3g}", refresh=False)
         state["epoch"] = epoch
         state["elapsed"] = time.perf_counter() - start
         record = dict(epoch=epoch, iteration=state["iteration"], loss=loss_sum / max(1, bar.n),

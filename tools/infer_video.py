@@ -23,7 +23,7 @@ with the input's frame count.
 
 Errors (missing or unreadable video, no frames, nobody found in the clip, a checkpoint that is missing or
 belongs to another model) are one line on stderr and exit code 2. Without a checkpoint it says how to get
-one: `make train CONFIG=configs/pggcn_nwucla_default.py`, then copy the best checkpoint to
+one: `make train CONFIG=configs/pggcn_nwucla_default.py`, then copy its final checkpoint (last.pth) to
 checkpoints/pggcn_nwucla_default.pth or pass --checkpoint.
 """
 from __future__ import annotations
