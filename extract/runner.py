@@ -103,12 +103,13 @@ def _part_ok(path: Path) -> bool:
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(cfg: ExtractConfig, pose_fn: Callable | None) -> None:
+def _init_worker(cfg: ExtractConfig, pose_fn: Callable | None, estimator=None) -> None:
+    """Per-process state; `estimator` is reused when given (in-process runs), else built on first use."""
     os.environ.setdefault("GLOG_minloglevel", "2")
     _WORKER.clear()
     _WORKER["cfg"] = cfg
     _WORKER["pose_fn"] = pose_fn
-    _WORKER["estimator"] = None
+    _WORKER["estimator"] = estimator
 
 
 def _estimate(video: Path, record: dict) -> dict:
@@ -180,8 +181,7 @@ def run(cfg: ExtractConfig, pose_fn: Callable | None = None, progress: bool = Tr
                disable=not progress, dynamic_ncols=True)
     with bar:
         if cfg.workers <= 1:
-            _init_worker(cfg, pose_fn)
-            _WORKER["estimator"] = estimator
+            _init_worker(cfg, pose_fn, estimator)
             results = map(process_sample, todo)
             pool = None
         else:

@@ -7,6 +7,8 @@ one-line errors naming the file: missing, not a video, no frames, corrupt or tru
 """
 from __future__ import annotations
 
+import queue
+import threading
 from pathlib import Path
 from typing import Iterator
 
@@ -121,9 +123,6 @@ class prefetch:  # noqa: N801 - used like a function: `with prefetch(frames) as 
     _DONE = object()
 
     def __init__(self, frames: Iterator[np.ndarray], depth: int = 32):
-        import queue
-        import threading
-
         self._queue: queue.Queue = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
         self._frames = frames
@@ -150,8 +149,6 @@ class prefetch:  # noqa: N801 - used like a function: `with prefetch(frames) as 
             yield item
 
     def close(self) -> None:
-        import queue
-
         self._stop.set()
         while self._thread.is_alive():  # unblock a producer waiting on a full queue
             try:

@@ -18,11 +18,14 @@ def main() -> None:
     args = parser.parse_args()
     meta = tomllib.loads((ROOT / "pyproject.toml").read_text())
     tool = meta["tool"]["pggcn"]
-    if args.extra:
-        pins = (tool[f"{args.extra}_no_deps"] if args.no_deps else tool[f"{args.extra}_from_source"]
-                if args.from_source else meta["project"]["optional-dependencies"][args.extra])
-    else:
+    if not args.extra:
         pins = tool["no_deps"] if args.no_deps else meta["project"]["dependencies"]
+    elif args.no_deps:
+        pins = tool[f"{args.extra}_no_deps"]
+    elif args.from_source:
+        pins = tool[f"{args.extra}_from_source"]
+    else:
+        pins = meta["project"]["optional-dependencies"][args.extra]
     if args.names:
         wanted = {n.lower() for n in args.names}
         pins = [p for p in pins if p.split("==")[0].lower() in wanted]
