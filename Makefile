@@ -1,12 +1,19 @@
 # PG-GCN: raw video -> action labels. `make help` lists the targets.
 SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
+# Every variable reaches the shell through $(call q,NAME): single-quoted, and taken as literal text when it
+# comes from the command line or the environment, so a path with spaces works and `;`, backticks or $( )
+# in a value are characters of that value, never commands (for make or for the shell).
+lit = $(if $(filter command% environment%,$(origin $1)),$(value $1),$($1))
+q = '$(subst ','\'',$(call lit,$1))'
+
 VENV    ?= .venv
-PY      := $(VENV)/bin/python
+PY       = $(call q,VENV)/bin/python
 STAMP   := $(VENV)/.setup-stamp
 MMPOSE_STAMP := $(VENV)/.mmpose-stamp
-PIP     := $(PY) -m pip install -q --disable-pip-version-check
+PIP      = $(PY) -m pip install -q --disable-pip-version-check
 
 # extraction
 DATASET   ?= ntu120
@@ -17,9 +24,13 @@ WORKERS   ?= 2
 SHARD     ?=
 POSE_CONFIG ?=
 POSE_CHECKPOINT ?=
+ANN_FILE   ?=
+WORK_DIR   ?=
 # training / evaluation
 CONFIG     ?= configs/pggcn_ntu120_xsub.py
 CHECKPOINT ?=
+ANN_FILE   ?=
+WORK_DIR   ?=
 NPROC      ?= 1
 NNODES     ?= 1
 NODE_RANK  ?= 0
@@ -37,7 +48,7 @@ setup: $(STAMP) ## create .venv and install the pinned stack (idempotent)
 # The stamp is newer than pyproject.toml once everything it pins is installed; a second
 # `make setup` then does nothing. torch goes first so pip takes the CPU build.
 $(STAMP): pyproject.toml
-	@test -x $(PY) || python3 -m venv $(VENV)
+	@test -x $(PY) || python3 -m venv $(call q,VENV)
 	$(PIP) "$$(python3 tools/pins.py torch)"
 	$(PIP) -e .
 	$(PIP) --no-deps $$(python3 tools/pins.py --no-deps)
@@ -59,21 +70,26 @@ $(MMPOSE_STAMP): $(STAMP) pyproject.toml
 test: $(STAMP) $(MMPOSE_STAMP) ## run the whole test suite
 	$(PY) -m pytest -q
 
-extract: $(STAMP) $(if $(filter mmpose,$(POSE)),$(MMPOSE_STAMP)) ## build $(OUT)/annotations.pkl from DATA_ROOT (DATASET=ntu60|ntu120, POSE=mediapipe|mmpose|none)
-	$(PY) tools/extract.py --dataset $(DATASET) --data-root $(DATA_ROOT) --out $(OUT) \
-	  --pose $(POSE) --workers $(WORKERS) $(if $(SHARD),--shard $(SHARD)) \
-	  $(if $(POSE_CONFIG),--pose-config $(POSE_CONFIG)) $(if $(POSE_CHECKPOINT),--pose-checkpoint $(POSE_CHECKPOINT))
+extract: $(STAMP) $(if $(filter mmpose,$(call lit,POSE)),$(MMPOSE_STAMP)) ## build $(OUT)/annotations.pkl from DATA_ROOT (DATASET=ntu60|ntu120, POSE=mediapipe|mmpose|none)
+	$(PY) tools/extract.py --dataset $(call q,DATASET) --data-root $(call q,DATA_ROOT) --out $(call q,OUT) \
+	  --pose $(call q,POSE) --workers $(call q,WORKERS) $(if $(call lit,SHARD),--shard $(call q,SHARD)) \
+	  $(if $(call lit,POSE_CONFIG),--pose-config $(call q,POSE_CONFIG)) \
+	  $(if $(call lit,POSE_CHECKPOINT),--pose-checkpoint $(call q,POSE_CHECKPOINT))
 
-train: $(STAMP) ## train CONFIG (NPROC>1 or NNODES>1 launches torchrun/DDP); resumes if interrupted
+# ANN_FILE and WORK_DIR override the config's annotation file and output folder, for any config.
+RUN_OPTS = $(if $(call lit,ANN_FILE),--ann-file $(call q,ANN_FILE)) $(if $(call lit,WORK_DIR),--work-dir $(call q,WORK_DIR))
+
+train: $(STAMP) ## train CONFIG [ANN_FILE= WORK_DIR=] (NPROC>1 or NNODES>1 launches torchrun/DDP); resumes if interrupted
 ifeq ($(NPROC)$(NNODES),11)
-	$(PY) tools/train.py $(CONFIG)
+	$(PY) tools/train.py $(call q,CONFIG) $(RUN_OPTS)
 else
-	$(VENV)/bin/torchrun --nproc_per_node=$(NPROC) --nnodes=$(NNODES) --node_rank=$(NODE_RANK) \
-	  --master_addr=$(MASTER_ADDR) --master_port=$(MASTER_PORT) tools/train.py $(CONFIG) --launcher pytorch
+	$(call q,VENV)/bin/torchrun --nproc_per_node=$(call q,NPROC) --nnodes=$(call q,NNODES) \
+	  --node_rank=$(call q,NODE_RANK) --master_addr=$(call q,MASTER_ADDR) --master_port=$(call q,MASTER_PORT) \
+	  tools/train.py $(call q,CONFIG) $(RUN_OPTS) --launcher pytorch
 endif
 
-eval: $(STAMP) ## evaluate CHECKPOINT (default: the run's best) on CONFIG's test split
-	$(PY) tools/test.py $(CONFIG) $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT))
+eval: $(STAMP) ## evaluate CHECKPOINT (default: the run's best) on CONFIG's test split [ANN_FILE= WORK_DIR=]
+	$(PY) tools/test.py $(call q,CONFIG) $(if $(call lit,CHECKPOINT),--checkpoint $(call q,CHECKPOINT)) $(RUN_OPTS)
 
 demo: $(STAMP) ## the whole pipeline on the shipped real data, offline, on CPU -> work_dirs/demo/
 	$(PY) tools/demo.py --out work_dirs/demo
@@ -91,7 +107,7 @@ bench-infer: $(STAMP) ## infer_video.py real-time factor -> bench/results/infer.
 	$(PY) -m bench.bench_infer
 
 bench-accuracy: $(STAMP) ## NW-UCLA accuracy of PG-GCN and its ablations -> bench/results/accuracy.json
-	$(PY) -m bench.bench_accuracy $(if $(MINUTES),--minutes $(MINUTES))
+	$(PY) -m bench.bench_accuracy $(if $(call lit,MINUTES),--minutes $(call q,MINUTES))
 
 clean: ## remove work_dirs/ and caches (keeps .venv)
 	rm -rf work_dirs .pytest_cache

@@ -44,7 +44,12 @@ def body_box(color_xy: np.ndarray, frame_wh: tuple[int, int], pad: float = BOX_P
     return x0, y0, x1, y1
 
 
-def estimate_sample_pose(video_path: Path, record: dict, estimator, mirrored: bool = NTU_RGB_MIRRORED) -> dict:
+def estimate_sample_pose(video_path: Path, record: dict, estimator, mirrored: bool = NTU_RGB_MIRRORED,
+                         min_frame_ratio: float = 0.9) -> dict:
+    """2D pose (+ 3D world joints) for every Kinect body of the record, from its RGB video.
+
+    A video that yields fewer than `min_frame_ratio` of the skeleton's frames (truncated, corrupt, or not
+    this sample's video) fails the sample: pose on a fraction of the clip would pass for a good one."""
     info = probe_video(video_path)
     color = record["kinect_color"]  # (M, T, 25, 2) full-resolution pixels
     m, t_skel = color.shape[:2]
@@ -55,12 +60,14 @@ def estimate_sample_pose(video_path: Path, record: dict, estimator, mirrored: bo
     sc_est = np.zeros((m, t_skel, k), np.float32)
     world_est = np.zeros((m, t_skel, k, 3), np.float32)
     # decoding starts first, so the first frames are ready when the pose sessions have started up
+    decoded = 0
     with prefetch(iter_frames(video_path, max_width=DECODE_WIDTH)) as frames:
         sessions = [estimator.new_session() for _ in range(m)]
         try:
             for i, frame in enumerate(frames):
                 if i >= t:
                     break
+                decoded = i + 1
                 fh, fw = frame.shape[:2]
                 for b in range(m):
                     box = body_box(color[b, i] * scale, (fw, fh))
@@ -78,6 +85,10 @@ def estimate_sample_pose(video_path: Path, record: dict, estimator, mirrored: bo
         finally:
             for s in sessions:
                 s.close()
+    if decoded < min_frame_ratio * t_skel:
+        raise ValueError(f"{video_path}: only {decoded} of the skeleton's {t_skel} frames could be decoded from "
+                         f"the RGB video (below {min_frame_ratio:.0%}: truncated, corrupt, or another clip)")
+    t = decoded
     pose_kp, pose_sc = map_keypoints(kp_est, sc_est, estimator.layout, "ntu25", mirrored=mirrored)
     out = dict(pose_keypoint=pose_kp, pose_score=pose_sc, pose_source=estimator.name, pose_mirrored=mirrored,
                pose_frames=t)

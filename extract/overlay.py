@@ -7,15 +7,14 @@ a temp name beside the target and renamed at the end: an interrupted run leaves 
 """
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 from pathlib import Path
 from typing import Callable, Iterable
 
 import cv2
 import numpy as np
 
+from pipeline.fileio import atomic_path
 from pipeline.layouts import get_layout
 
 from .multiperson import VideoPoses
@@ -74,9 +73,12 @@ def write_overlay(frames_bgr: Iterable[np.ndarray], out_path: str | os.PathLike,
     `frames_bgr` are the video's frames at any resolution (keypoints are scaled from the size in `poses`).
     """
     out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out_path.stem}.", suffix=out_path.suffix or ".mp4", dir=out_path.parent)
-    os.close(fd)
+    with atomic_path(out_path, suffix=out_path.suffix or ".mp4") as tmp:
+        return _write(frames_bgr, str(tmp), out_path, fps, poses, labels, on_frame)
+
+
+def _write(frames_bgr, tmp: str, out_path: Path, fps: float, poses: VideoPoses, labels: list[str | None],
+           on_frame: Callable[[], None] | None) -> int:
     writer = None
     n = 0
     kp = np.stack([t.keypoints for t in poses.tracks]) if poses.tracks else np.zeros((0, poses.frames, 33, 2))
@@ -102,12 +104,7 @@ def write_overlay(frames_bgr: Iterable[np.ndarray], out_path: str | os.PathLike,
                 on_frame()
         if writer is None:
             raise ValueError(f"{out_path}: no frames to write")
-        writer.release()
-        writer = None
-        os.replace(tmp, out_path)
     finally:
         if writer is not None:
             writer.release()
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
     return n

@@ -24,12 +24,13 @@ from typing import Any, Callable
 import numpy as np
 
 from pipeline.annotations import build_ntu_record, save_annotations
-from pipeline.fileio import atomic_json_dump, atomic_pickle_dump, safe_pickle_load
+from pipeline.fileio import atomic_json_dump, atomic_pickle_dump, one_line, remove_stale_temps, safe_pickle_load
 from pipeline.ntu_names import in_dataset, make_splits, missing_skeletons, parse_sample_name
 
 SKELETON_DIR = "nturgb+d_skeletons"
 RGB_DIR = "nturgb+d_rgb"
-POSE_FIELDS = ("pose_keypoint", "pose_score", "pose_world", "pose_source", "pose_mirrored", "pose_frames")
+QUALITY_KEY = "_quality"  # a part's alignment figures, kept with the sample (resume keeps them) until the merge
+MANIFEST = "annotations.json"  # what the last merge wrote: the yardstick a new merge must not fall below
 
 
 @dataclass
@@ -43,12 +44,14 @@ class ExtractConfig:
     pose_config: str | None = None
     pose_checkpoint: str | None = None
     limit: int | None = None  # first N samples only (smoke runs)
+    min_frame_ratio: float = 0.9  # decoded RGB frames / skeleton frames below this fail the sample
 
 
 @dataclass
 class RunResult:
     done: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    ignored: dict[str, str] = field(default_factory=dict)  # files under DATA_ROOT that are no sample, and why
     failures: dict[str, str] = field(default_factory=dict)
     merged: Path | None = None
     pending: int = 0
@@ -57,31 +60,45 @@ class RunResult:
 def parse_shard(text: str | None) -> tuple[int, int]:
     """'i/n' -> (i, n); None -> from RANK / WORLD_SIZE (torchrun) or (0, 1)."""
     if text is None:
-        world = int(os.environ.get("WORLD_SIZE", "1"))
-        rank = int(os.environ.get("RANK", "0"))
-        return rank, world
+        world, rank = os.environ.get("WORLD_SIZE", "1"), os.environ.get("RANK", "0")
+        where = f"RANK={rank} WORLD_SIZE={world} (from the environment)"
+    else:
+        rank, _, world = text.partition("/")
+        where = f"--shard {text}"
     try:
-        i, n = (int(x) for x in text.split("/"))
+        i, n = int(rank), int(world)
     except ValueError:
-        raise ValueError(f"--shard expects i/n (e.g. 0/8), got {text!r}") from None
+        raise ValueError(f"{where}: expected integers i/n (e.g. 0/8)") from None
     if not 0 <= i < n:
-        raise ValueError(f"--shard {text}: need 0 <= i < n")
+        raise ValueError(f"{where}: need 0 <= i < n")
     return i, n
 
 
-def list_samples(cfg: ExtractConfig) -> list[str]:
-    """Sample names of the dataset found under DATA_ROOT, missing-skeleton samples excluded, sorted."""
+def list_samples(cfg: ExtractConfig, ignored: dict[str, str] | None = None) -> list[str]:
+    """Sample names of the dataset found under DATA_ROOT, missing-skeleton samples excluded, sorted.
+    Every other file there goes into `ignored` with the reason."""
     skel_dir = cfg.data_root / SKELETON_DIR
     if not skel_dir.is_dir():
         raise FileNotFoundError(f"{skel_dir}: folder not found (DATA_ROOT must hold {SKELETON_DIR}/ and {RGB_DIR}/)")
+    ignored = {} if ignored is None else ignored
     missing = missing_skeletons(cfg.dataset)
     names = []
-    for p in skel_dir.glob("*.skeleton"):
+    for p in skel_dir.iterdir():
+        if p.suffix != ".skeleton":
+            ignored[p.name] = "not a .skeleton file"
+            continue
         try:
             name = parse_sample_name(p.name)
         except ValueError:
+            ignored[p.name] = "not an NTU sample name (SsssCcccPpppRrrrAaaa.skeleton)"
             continue
-        if in_dataset(name, cfg.dataset) and str(name) not in missing:
+        if not p.is_file():
+            ignored[p.name] = "not a file"
+        elif not in_dataset(name, cfg.dataset):
+            ignored[p.name] = f"not part of {cfg.dataset}"
+        elif str(name) in missing:
+            ignored[p.name] = "on the dataset authors' list of samples with missing skeletons"
+        else:
             names.append(str(name))
     names.sort()
     return names[: cfg.limit] if cfg.limit else names
@@ -91,12 +108,13 @@ def part_path(out: Path, name: str, suffix: str = ".pkl") -> Path:
     return out / "parts" / f"{name}{suffix}"
 
 
-def _part_ok(path: Path) -> bool:
+def _part_ok(path: Path, pose: str) -> bool:
+    """A readable part that has what this run asks for (a skeleton-only part does not do for a pose run)."""
     try:
         rec = safe_pickle_load(path)
-    except Exception:
+    except (FileNotFoundError, ValueError):
         return False
-    return isinstance(rec, dict) and "keypoint" in rec
+    return isinstance(rec, dict) and "keypoint" in rec and (pose == "none" or "pose_source" in rec)
 
 
 # --- work done in each worker process ------------------------------------------------------------
@@ -121,16 +139,16 @@ def _estimate(video: Path, record: dict) -> dict:
 
     if _WORKER["estimator"] is None:
         _WORKER["estimator"] = build_estimator(cfg.pose, config=cfg.pose_config, checkpoint=cfg.pose_checkpoint)
-    return estimate_sample_pose(video, record, _WORKER["estimator"])
+    return estimate_sample_pose(video, record, _WORKER["estimator"], min_frame_ratio=cfg.min_frame_ratio)
 
 
-def process_sample(name: str) -> tuple[str, str | None, dict | None, int]:
-    """Build one sample's record (+ pose); write its part. Returns (name, error, quality, frames)."""
+def process_sample(name: str) -> tuple[str, str | None, int]:
+    """Build one sample's record (+ pose, + its alignment figures); write its part.
+    Returns (name, error, frames)."""
     cfg: ExtractConfig = _WORKER["cfg"]
     failed = part_path(cfg.out, name, ".failed")
     try:
         record = build_ntu_record(cfg.data_root / SKELETON_DIR / f"{name}.skeleton")
-        quality = None
         if cfg.pose != "none":
             video = cfg.data_root / RGB_DIR / f"{name}_rgb.avi"
             if not video.is_file():
@@ -138,13 +156,15 @@ def process_sample(name: str) -> tuple[str, str | None, dict | None, int]:
             pose = _estimate(video, record)
             quality = pose.pop("quality", None)
             record.update(pose)
+            if quality is not None:
+                record[QUALITY_KEY] = quality
         atomic_pickle_dump(record, part_path(cfg.out, name))
         failed.unlink(missing_ok=True)
-        return name, None, quality, int(record["total_frames"])
+        return name, None, int(record["total_frames"])
     except Exception as e:  # a bad sample must not stop the run
-        reason = " ".join(str(e).split()) or type(e).__name__
+        reason = one_line(e)
         atomic_json_dump(dict(sample=name, reason=reason), failed)
-        return name, reason, None, 0
+        return name, reason, 0
 
 
 # --- the driver --------------------------------------------------------------------------------
@@ -155,15 +175,26 @@ def run(cfg: ExtractConfig, pose_fn: Callable | None = None, progress: bool = Tr
     """
     from tqdm import tqdm
 
+    if cfg.limit is not None and cfg.limit <= 0:
+        raise ValueError(f"--limit must be positive, got {cfg.limit}")
+    if not 0 < cfg.min_frame_ratio <= 1:
+        raise ValueError(f"--min-frame-ratio must be in (0, 1], got {cfg.min_frame_ratio}")
+    if cfg.out.exists() and not cfg.out.is_dir():
+        raise ValueError(f"{cfg.out}: OUT exists and is not a folder")
+    result = RunResult()
+    names = list_samples(cfg, result.ignored)
+    if not names:
+        raise ValueError(f"{cfg.data_root / SKELETON_DIR}: no {cfg.dataset} sample to extract "
+                         f"({_ignored_summary(result.ignored)}); nothing was written")
     cfg.out.mkdir(parents=True, exist_ok=True)
     (cfg.out / "parts").mkdir(exist_ok=True)
-    names = list_samples(cfg)
+    for folder in (cfg.out, cfg.out / "parts"):
+        remove_stale_temps(folder)
     rank, world = cfg.shard
     mine = names[rank::world]
-    result = RunResult()
     todo = []
     for name in mine:
-        if part_path(cfg.out, name).exists() and _part_ok(part_path(cfg.out, name)):
+        if part_path(cfg.out, name).exists() and _part_ok(part_path(cfg.out, name), cfg.pose):
             result.skipped.append(name)
         else:
             todo.append(name)
@@ -174,7 +205,6 @@ def run(cfg: ExtractConfig, pose_fn: Callable | None = None, progress: bool = Tr
         # Once, up front: a bad POSE_CONFIG/POSE_CHECKPOINT or a missing extra stops the run with one
         # message instead of failing every sample. Workers build their own (models do not cross processes).
         estimator = build_estimator(cfg.pose, config=cfg.pose_config, checkpoint=cfg.pose_checkpoint)
-    qualities: dict[str, dict] = {}
     frames = 0
     start = time.perf_counter()
     bar = tqdm(total=len(todo), unit="file", desc=f"extract {cfg.dataset} shard {rank}/{world}",
@@ -188,14 +218,12 @@ def run(cfg: ExtractConfig, pose_fn: Callable | None = None, progress: bool = Tr
             pool = ProcessPoolExecutor(cfg.workers, initializer=_init_worker, initargs=(cfg, pose_fn))
             results = pool.map(process_sample, todo, chunksize=1)
         try:
-            for name, error, quality, n_frames in results:
+            for name, error, n_frames in results:
                 if error:
                     result.failures[name] = error
                 else:
                     result.done.append(name)
                     frames += n_frames
-                    if quality is not None:
-                        qualities[name] = quality
                 bar.update(1)
                 if cfg.pose != "none":
                     bar.set_postfix(frames_s=f"{frames / max(time.perf_counter() - start, 1e-9):.1f}",
@@ -203,37 +231,68 @@ def run(cfg: ExtractConfig, pose_fn: Callable | None = None, progress: bool = Tr
         finally:
             if pool is not None:
                 pool.shutdown(cancel_futures=True)
-    if qualities:
-        _write_quality(cfg.out, qualities, rank)
+    if result.ignored:
+        atomic_json_dump(result.ignored, cfg.out / "ignored.json")
     result.pending, result.merged = _merge_if_complete(cfg, names)
     return result
 
 
-def _write_quality(out: Path, qualities: dict[str, dict], rank: int) -> None:
-    path = out / "parts" / f"quality.{rank}.json"
-    old = json.loads(path.read_text()) if path.exists() else {}
-    old.update(qualities)
-    atomic_json_dump(old, path)
+def _ignored_summary(ignored: dict[str, str]) -> str:
+    if not ignored:
+        return "the folder holds no .skeleton file"
+    shown = "; ".join(f"{n}: {why}" for n, why in sorted(ignored.items())[:3])
+    return f"{len(ignored)} file(s) ignored, e.g. {shown}"
 
 
 def _merge_if_complete(cfg: ExtractConfig, names: list[str]) -> tuple[int, Path | None]:
+    """Merge the parts into annotations.pkl once every sample is extracted or failed. A damaged part
+    (another shard's, or a disk error) is removed and reported, so that a re-run extracts it again; a
+    merge with fewer samples than the annotations.pkl it would replace is refused."""
     parts = [part_path(cfg.out, n) for n in names]
     pending = [n for n, p in zip(names, parts) if not p.exists() and not part_path(cfg.out, n, ".failed").exists()]
     if pending:
         return len(pending), None
-    records = [safe_pickle_load(p) for p in parts if p.exists()]
-    split = make_splits([r["frame_dir"] for r in records], cfg.dataset)
+    records, damaged = [], []
+    for p in parts:
+        if not p.exists():
+            continue
+        try:
+            rec = safe_pickle_load(p)
+            if not isinstance(rec, dict) or "frame_dir" not in rec:
+                raise ValueError(f"{p}: not a sample record")
+        except ValueError as e:
+            damaged.append(str(e))
+            p.unlink(missing_ok=True)
+            continue
+        records.append(rec)
+    if damaged:
+        raise ValueError(f"{len(damaged)} damaged part(s) removed, e.g. {damaged[0]}; run the same command "
+                         f"again to extract them anew")
+    if not records:
+        raise ValueError(f"{cfg.out}: every sample failed (see parts/*.failed); annotations.pkl not written")
     target = cfg.out / "annotations.pkl"
+    manifest = cfg.out / MANIFEST
+    if target.exists() and manifest.exists():
+        try:
+            before = int(json.loads(manifest.read_text())["samples"])
+        except (ValueError, KeyError, TypeError, OSError):
+            before = 0
+        if len(records) < before:
+            raise ValueError(f"{target}: holds {before} samples; this run has only {len(records)} and would "
+                             f"replace it with less (use another OUT, or remove the file to start over)")
+    qualities = {r["frame_dir"]: r.pop(QUALITY_KEY) for r in records if QUALITY_KEY in r}
+    split = make_splits([r["frame_dir"] for r in records], cfg.dataset)
     save_annotations(target, records, split)
+    atomic_json_dump(dict(samples=len(records), dataset=cfg.dataset, pose=cfg.pose), manifest)
     failures = {}
     for n in names:
         f = part_path(cfg.out, n, ".failed")
         if f.exists():
-            failures[n] = json.loads(f.read_text())["reason"]
+            try:
+                failures[n] = json.loads(f.read_text())["reason"]
+            except (ValueError, KeyError, TypeError, OSError):
+                failures[n] = "failed (its .failed file is unreadable)"
     atomic_json_dump(failures, cfg.out / "failures.json")
-    qualities: dict[str, dict] = {}
-    for q in sorted((cfg.out / "parts").glob("quality.*.json")):
-        qualities.update(json.loads(q.read_text()))
     if qualities:
         atomic_json_dump(dict(summary=summarize_quality(qualities), samples=qualities),
                          cfg.out / "alignment_report.json")

@@ -48,23 +48,27 @@ def probe_video(path: str | Path) -> dict:
         frames = len(vr)
         h, w = vr[0].shape[:2] if frames else (0, 0)
         info = dict(frames=frames, fps=float(vr.get_avg_fps() or 0.0), width=int(w), height=int(h), backend="decord")
-    except Exception:
-        info = _probe_cv2(path)
+    except Exception as e:
+        info = _probe_cv2(path, decord_error=_reason(e))
     if info["frames"] <= 0 or info["width"] <= 0:
         raise VideoError(f"{path}: video has no frames")
     return info
 
 
-def _probe_cv2(path: Path) -> dict:
+def _reason(e: BaseException) -> str:
+    return " ".join(str(e).split())[:200] or type(e).__name__  # decord's messages carry C++ backtraces
+
+
+def _probe_cv2(path: Path, decord_error: str) -> dict:
     import cv2
 
     cap = cv2.VideoCapture(str(path))
     try:
         if not cap.isOpened():
-            raise VideoError(f"{path}: not a readable video")
+            raise VideoError(f"{path}: not a readable video (decord: {decord_error}; OpenCV: cannot open it)")
         ok, frame = cap.read()
         if not ok:
-            raise VideoError(f"{path}: not a readable video (no decodable frame)")
+            raise VideoError(f"{path}: not a readable video (decord: {decord_error}; OpenCV: no decodable frame)")
         frames = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
         return dict(frames=max(frames, 1), fps=float(cap.get(cv2.CAP_PROP_FPS) or 0.0), width=frame.shape[1],
                     height=frame.shape[0], backend="opencv")
@@ -84,25 +88,37 @@ def iter_frames(path: str | Path, max_width: int | None = None, rgb: bool = True
 
 
 def _iter_decord(path: Path, frames: int, w: int, h: int, rgb: bool) -> Iterator[np.ndarray]:
+    """decord in batches; where it fails (some codecs and sizes, a damaged stretch), OpenCV takes over
+    from the first frame not yet delivered, and says so if it cannot either."""
     import decord
 
-    vr = decord.VideoReader(str(path), width=w, height=h, num_threads=1)
-    for start in range(0, frames, BATCH):
-        idx = list(range(start, min(start + BATCH, frames)))
-        try:
-            batch = vr.get_batch(idx).asnumpy()
-        except Exception as e:
-            raise VideoError(f"{path}: corrupt or truncated video: cannot decode frames {idx[0]}-{idx[-1]} "
-                             f"of {frames} ({' '.join(str(e).split())[:80]})") from None
-        for frame in batch:
-            yield frame if rgb else np.ascontiguousarray(frame[..., ::-1])
+    start = 0
+    try:
+        vr = decord.VideoReader(str(path), width=w, height=h, num_threads=1)
+        for start in range(0, frames, BATCH):
+            batch = vr.get_batch(list(range(start, min(start + BATCH, frames)))).asnumpy()
+            for frame in batch:
+                yield frame if rgb else np.ascontiguousarray(frame[..., ::-1])
+        return
+    except Exception as e:
+        error = _reason(e)
+    produced = 0
+    for frame in _iter_cv2(path, w, h, rgb, skip=start):
+        produced += 1
+        yield frame
+    if produced == 0:
+        raise VideoError(f"{path}: corrupt or truncated video: no frame from {start} of {frames} decodes "
+                         f"(decord: {error}; OpenCV: no frame either)")
 
 
-def _iter_cv2(path: Path, w: int, h: int, rgb: bool) -> Iterator[np.ndarray]:
+def _iter_cv2(path: Path, w: int, h: int, rgb: bool, skip: int = 0) -> Iterator[np.ndarray]:
     import cv2
 
     cap = cv2.VideoCapture(str(path))
     try:
+        for _ in range(skip):  # grab, not seek: seeking is inexact for many codecs
+            if not cap.grab():
+                return
         while True:
             ok, frame = cap.read()
             if not ok:

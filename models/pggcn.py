@@ -12,7 +12,6 @@ Ablations come from the constructor (so from the config): `pose_input=None` (pla
 from __future__ import annotations
 
 import torch
-from mmengine.registry import MODELS
 from torch import nn
 
 from pipeline.layouts import get_layout
@@ -22,6 +21,7 @@ from .features import STREAMS, skeleton_features
 from .graph import Graph
 from .pgam import PGAM
 from .pose_stream import PoseStream
+from .registry import MODELS
 
 
 class InputBranch(nn.Module):

@@ -56,24 +56,34 @@ def load_annotations(path: str | Path) -> dict[str, Any]:
         raise ValueError(f"{path}: 'annotations' must be a list and 'split' a dict")
     for i, rec in enumerate(data["annotations"]):
         where = f"{path}: record {i}"
-        if not isinstance(rec, dict) or "frame_dir" not in rec:
-            raise ValueError(f"{where}: not a record with a frame_dir")
+        if not isinstance(rec, dict) or not isinstance(rec.get("frame_dir"), str):
+            raise ValueError(f"{where}: not a record with a frame_dir (a string)")
         where = f"{path}: record {i} ({rec['frame_dir']})"
         kp = rec.get("keypoint")
         if not isinstance(kp, np.ndarray) or kp.ndim != 4 or kp.shape[-1] not in (2, 3):
             raise ValueError(f"{where}: 'keypoint' must be an array (M, T, V, 3), got "
                              f"{getattr(kp, 'shape', type(kp).__name__)}")
+        if kp.dtype.kind != "f" or not np.isfinite(kp).all():
+            raise ValueError(f"{where}: 'keypoint' must hold finite floats (found "
+                             f"{'NaN or infinite values' if kp.dtype.kind == 'f' else kp.dtype})")
         rec.setdefault("layout", "ntu25")
         rec.setdefault("total_frames", kp.shape[1])
-        if "label" not in rec:
-            raise ValueError(f"{where}: no 'label'")
+        label = rec.get("label")
+        if isinstance(label, bool) or not isinstance(label, (int, np.integer)) or label < 0:
+            raise ValueError(f"{where}: 'label' must be a non-negative integer, got {label!r}")
         for key in ("kinect_color", "pose_keypoint", "pose_score", "pose_world"):
             arr = rec.get(key)
-            if arr is not None and (not isinstance(arr, np.ndarray) or arr.shape[:3] != kp.shape[:3]):
+            if arr is None:
+                continue
+            if not isinstance(arr, np.ndarray) or arr.shape[:3] != kp.shape[:3]:
                 raise ValueError(f"{where}: '{key}' shape {getattr(arr, 'shape', None)} does not match "
                                  f"keypoint {kp.shape[:3]}")
+            if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+                raise ValueError(f"{where}: '{key}' has NaN or infinite values")
     names = {rec["frame_dir"] for rec in data["annotations"]}
     for split, members in data["split"].items():
+        if not isinstance(members, (list, tuple)) or not all(isinstance(n, str) for n in members):
+            raise ValueError(f"{path}: split {split!r} must be a list of sample names")
         unknown = [n for n in members if n not in names]
         if unknown:
             raise ValueError(f"{path}: split {split!r} names {len(unknown)} samples without a record, "

@@ -4,14 +4,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from mmengine.registry import DATASETS
 from torch.utils.data import Dataset
 
 from .annotations import load_annotations
 from .transforms import build_pipeline
 
 
-@DATASETS.register_module()
 class SkeletonDataset(Dataset):
     def __init__(self, ann_file: str | Path, split: str, pipeline: list, repeat: int = 1, seed: int | None = None):
         data = load_annotations(ann_file)

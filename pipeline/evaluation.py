@@ -14,6 +14,8 @@ import torch
 
 from .fileio import atomic_json_dump, atomic_open
 
+REPORT_FILES = ("metrics.json", "per_class.csv", "confusion.png", "scores.npz")
+
 
 @torch.no_grad()
 def predict_scores(model: torch.nn.Module, loader, device: str = "cpu") -> tuple[np.ndarray, np.ndarray, list[str]]:

@@ -8,13 +8,15 @@ so an interrupted run never leaves a half-written file behind.
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import os
 import pickle
+import re
+import socket
 import tempfile
+import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 # (module, name) pairs a pickle of numpy arrays and builtin containers needs, and nothing more.
 _ALLOWED_GLOBALS = {
@@ -40,7 +42,16 @@ _ALLOWED_GLOBALS = {
 _NUMPY_DTYPE_MODULES = ("numpy.dtypes", "numpy")
 
 
-class UnsafePickleError(pickle.UnpicklingError):
+def one_line(e: BaseException) -> str:
+    """An exception as one whole line (never cut: the end of a message is often the useful part)."""
+    if isinstance(e, OSError) and e.filename is not None and e.strerror:
+        text = f"{e.filename}: {e.strerror}"
+    else:
+        text = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
+    return " ".join(text.split()) or type(e).__name__
+
+
+class UnsafePickleError(pickle.UnpicklingError, ValueError):
     """A pickle asked for something other than numpy arrays and plain containers."""
 
 
@@ -55,40 +66,72 @@ class _RestrictedUnpickler(pickle.Unpickler):
 
 
 def safe_pickle_load(path: str | os.PathLike) -> Any:
-    """Load a pickle that may come from an untrusted source (numpy arrays and containers only)."""
+    """Load a pickle that may come from an untrusted source (numpy arrays and containers only).
+
+    Whatever is wrong with the file (missing, a folder, empty, truncated, crafted, absurd sizes) comes out
+    as FileNotFoundError or ValueError, one line naming the file."""
     path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: file not found")
+    if not path.is_file():
+        raise ValueError(f"{path}: not a file")
     try:
         with open(path, "rb") as f:
             return _RestrictedUnpickler(f).load()
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: file not found") from None
     except UnsafePickleError as e:
         raise UnsafePickleError(f"{path}: {e}") from None
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as e:
-        raise pickle.UnpicklingError(f"{path}: not a readable pickle ({e})") from None
+    except OSError as e:
+        raise ValueError(f"{path}: cannot read ({e.strerror or e})") from None
+    except MemoryError:
+        raise ValueError(f"{path}: not a readable pickle (it asks for more memory than this machine has)") from None
+    except Exception as e:  # UnpicklingError, EOFError, struct/index/type errors of a damaged stream
+        reason = " ".join(str(e).split()) or type(e).__name__
+        raise ValueError(f"{path}: not a readable pickle ({reason})") from None
 
 
-def safe_pickle_loads(data: bytes) -> Any:
-    """Like safe_pickle_load, for bytes already in memory."""
-    return _RestrictedUnpickler(io.BytesIO(data)).load()
+# ------------------------------------------------------------------------------------------- writing
+#
+# Temp files are named .<target>.<host>-<pid>.<random>.tmp beside their target, so that a run killed with
+# SIGKILL leaves files that the next run can recognise as stale (their process is gone) and remove.
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_FILE_MODE = 0o666 & ~_umask()  # what open() would give: 0644 under the usual umask
+_HOST = socket.gethostname().replace(".", "_")
 
 
 @contextlib.contextmanager
-def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[Any]:
-    """Open a temp file beside `path`; on success it replaces `path` in one rename, on error it vanishes."""
+def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]:
+    """A temp path beside `path` for writers that need a file name (video writers); on success it
+    replaces `path` in one rename, on error (or SIGTERM, see `pipeline.cli`) it is removed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{_HOST}-{os.getpid()}.", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    os.chmod(tmp, _FILE_MODE)
     try:
-        with os.fdopen(fd, mode) as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
+        yield Path(tmp)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[Any]:
+    """Open a temp file beside `path`; on success it replaces `path` in one rename, on error it vanishes.
+    The file gets the mode a plain open() would (the user's umask), not mkstemp's 0600."""
+    with atomic_path(path) as tmp:
+        with open(tmp, mode) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
 
 
 def atomic_pickle_dump(obj: Any, path: str | os.PathLike) -> None:
@@ -102,6 +145,85 @@ def atomic_json_dump(obj: Any, path: str | os.PathLike, indent: int | None = 2) 
         f.write("\n")
 
 
-def atomic_write_text(text: str, path: str | os.PathLike) -> None:
-    with atomic_open(path, "w") as f:
-        f.write(text)
+_TEMP_RE = re.compile(r"^\..+\.(?P<host>[^.]+)-(?P<pid>\d+)\.[^.]+\.[A-Za-z0-9]+$")
+STALE_AFTER_S = 24 * 3600  # a temp file from another host is only presumed dead after a day
+
+
+def remove_stale_temps(folder: str | os.PathLike) -> int:
+    """Remove the temp files of runs that were killed (SIGKILL, power loss) from `folder`; returns how many.
+
+    A temp of this host whose process no longer exists is stale at once; one from another host (a shared
+    file system under a cluster's shards) after STALE_AFTER_S, since its process cannot be checked."""
+    folder = Path(folder)
+    removed = 0
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return 0
+    now = time.time()
+    for entry in entries:
+        m = _TEMP_RE.match(entry.name) if entry.name.startswith(".") else None
+        if m is None or not entry.is_file(follow_symlinks=False):
+            continue
+        if m["host"] == _HOST:
+            stale = not _pid_alive(int(m["pid"]))
+        else:
+            with contextlib.suppress(OSError):
+                stale = now - entry.stat().st_mtime > STALE_AFTER_S
+        if stale:
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
+                removed += 1
+    return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def refuse_overwriting_inputs(outputs: Iterable[str | os.PathLike | None],
+                              inputs: Iterable[str | os.PathLike | None]) -> None:
+    """ValueError if an output path is one of the input files (same file, also through links or `..`)."""
+    ins = [Path(p) for p in inputs if p is not None]
+    for out in outputs:
+        if out is None:
+            continue
+        out = Path(out)
+        for src in ins:
+            if _same_file(out, src):
+                raise ValueError(f"{out}: this output would overwrite the input {src}; choose another path")
+
+
+def check_output_file(path: str | os.PathLike | None) -> None:
+    """ValueError now, before any work, for an output path that can never be written as a file; also
+    clears the stale temp files of killed runs beside it."""
+    if path is None:
+        return
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path}: is a folder; give a file name")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(f"{path}: {parent} is a file, not a folder")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise ValueError(f"{path}: cannot write into {parent} (permission denied)")
+            break
+    remove_stale_temps(path.parent)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return a.resolve() == b.resolve()

@@ -30,7 +30,7 @@ DEFAULT_WINDOW = 64  # frames; used when the checkpoint's config names no clip l
 MAX_POSE_WIDTH = 960  # frames are decoded at most this wide for the landmarker (it runs at 224/256 px anyway)
 
 
-class InferenceError(Exception):
+class InferenceError(ValueError):
     """A problem with the user's input (video or checkpoint), told in one line."""
 
 
@@ -101,97 +101,40 @@ def load_predictor(checkpoint: str | Path | None = None, device: str = "cpu") ->
         raise InferenceError(how_to_get_checkpoint(path))
     import torch
 
-    from models import build_model
-    from pipeline.checkpoint import load_checkpoint
-    from pipeline.transforms import build_pipeline
+    from pipeline.checkpoint import load_model
 
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise InferenceError(f"--device {device}: CUDA is not available on this machine (use --device cpu)")
     try:
-        state, meta = _split_checkpoint(load_checkpoint(path))
-    except InferenceError:
-        raise
-    except Exception as e:  # the loader's own one-line reasons (not a checkpoint, unreadable, ...)
+        loaded = load_model(path, device=device)
+        if not loaded.meta.get("class_names"):
+            raise ValueError("not a PG-GCN checkpoint for inference (its metadata lacks class_names)")
+        return Predictor(model=loaded.model, class_names=loaded.class_names, layout=loaded.layout,
+                         pipeline=loaded.pipeline, num_person=_num_person(loaded.pipeline_cfg),
+                         clip_len=_clip_len(loaded.pipeline_cfg), device=device, checkpoint=path,
+                         uses_pose=bool(getattr(loaded.model, "pose_input", "heatmap")))
+    except (ValueError, TypeError) as e:  # the loader's one-line reasons (not a checkpoint, unknown type, ...)
         raise InferenceError(_one_line(e, path)) from None
-    cfg = meta.get("config") or {}
-    class_names = list(meta.get("class_names") or [])
-    model_cfg = dict(cfg.get("model") or {})
-    if not model_cfg or not class_names:
-        raise InferenceError(f"{path}: not a PG-GCN checkpoint for inference (its metadata lacks "
-                             f"{'the model config' if not model_cfg else 'class_names'})")
-    model_cfg.pop("pretrained", None)
-    try:
-        model = build_model(model_cfg)
-    except Exception as e:
-        raise InferenceError(f"{path}: cannot build the model its config describes ({_one_line(e)})") from None
-    _load_state(model, state, path)
-    model.eval().to(device)
-    num_classes = getattr(model, "num_classes", None)
-    if num_classes is not None and num_classes != len(class_names):
-        raise InferenceError(f"{path}: {len(class_names)} class names for a model with {num_classes} classes")
-    layout = model.layout.name if hasattr(model, "layout") else model_cfg.get("layout", "ntu25")
-    test_pipeline = _find_test_pipeline(cfg)
-    if test_pipeline is None:
-        raise InferenceError(f"{path}: its config has no test pipeline (test_pipeline) to build inputs with")
-    try:
-        pipeline = build_pipeline(test_pipeline)
-    except Exception as e:
-        raise InferenceError(f"{path}: cannot build its test pipeline ({_one_line(e)})") from None
-    return Predictor(model=model, class_names=class_names, layout=str(layout),
-                     pipeline=pipeline, num_person=_num_person(test_pipeline), clip_len=_clip_len(test_pipeline),
-                     device=device, checkpoint=path, uses_pose=bool(model_cfg.get("pose_input", "heatmap")))
-
-
-def _split_checkpoint(obj: Any) -> tuple[dict, dict]:
-    if isinstance(obj, tuple) and len(obj) == 2:
-        return obj[0], dict(obj[1] or {})
-    if isinstance(obj, dict) and "state_dict" in obj:
-        return obj["state_dict"], dict(obj.get("meta") or {})
-    raise InferenceError("not a checkpoint (expected a state dict with meta)")
-
-
-def _load_state(model, state: dict, path: Path) -> None:
-    """Strict load with a one-line account of what does not match (another model's checkpoint)."""
-    own = model.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    shapes = [k for k in own if k in state and tuple(own[k].shape) != tuple(getattr(state[k], "shape", ()))]
-    if missing or unexpected or shapes:
-        parts = []
-        if shapes:
-            k = shapes[0]
-            parts.append(f"{len(shapes)} shape mismatches (e.g. {k}: checkpoint {tuple(state[k].shape)} vs model "
-                         f"{tuple(own[k].shape)})")
-        if missing:
-            parts.append(f"{len(missing)} missing keys (e.g. {missing[0]})")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected keys (e.g. {unexpected[0]})")
-        raise InferenceError(f"{path}: checkpoint does not fit the model its config describes: " + "; ".join(parts))
-    model.load_state_dict(state, strict=True)
-
-
-def _find_test_pipeline(cfg: dict) -> list | None:
-    if cfg.get("test_pipeline"):
-        return cfg["test_pipeline"]
-    for key in ("test_dataloader", "val_dataloader"):
-        ds = (cfg.get(key) or {}).get("dataset") or {}
-        if ds.get("pipeline"):
-            return ds["pipeline"]
-    return None
 
 
 def _clip_len(pipeline_cfg: list) -> int | None:
     for t in pipeline_cfg:
         if isinstance(t, dict) and "clip_len" in t:
-            return int(t["clip_len"])
+            return _positive(t["clip_len"], "clip_len")
     return None
 
 
 def _num_person(pipeline_cfg: list) -> int:
     for t in pipeline_cfg:
         if isinstance(t, dict) and "num_person" in t:
-            return int(t["num_person"])
+            return _positive(t["num_person"], "num_person")
     return 2
+
+
+def _positive(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= 100_000:
+        raise ValueError(f"its test pipeline's {name} must be a positive integer, got {value!r}")
+    return value
 
 
 def _one_line(e: BaseException, path: Path | None = None) -> str:

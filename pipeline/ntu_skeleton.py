@@ -73,10 +73,14 @@ def _int_line(path: Path, lines: list[str], i: int, what: str) -> int:
 def read_skeleton(path: str | Path) -> SkeletonSequence:
     """Parse a .skeleton file into per-body arrays (every body, every frame, all 12 joint values)."""
     path = Path(path)
+    if path.exists() and not path.is_file():
+        raise SkeletonFormatError(f"{path}: not a file")
     try:
         text = path.read_text(encoding="ascii", errors="strict")
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: skeleton file not found") from None
+    except OSError as e:
+        raise SkeletonFormatError(f"{path}: cannot read ({e.strerror or e})") from None
     except UnicodeDecodeError as e:
         raise SkeletonFormatError(f"{path}: not a text skeleton file ({e.reason} at byte {e.start})") from None
     lines = text.splitlines()
@@ -89,14 +93,14 @@ def read_skeleton(path: str | Path) -> SkeletonSequence:
 
     # Walk the header structure; remember where each body's joint block starts.
     i = 1
-    counts = np.zeros(num_frames, dtype=np.int64)
+    counts: list[int] = []  # grown frame by frame: a corrupt header's frame count allocates nothing
     body_line_idx: list[int] = []  # line index of each body line
     body_frame: list[int] = []
     for t in range(num_frames):
         n = _int_line(path, lines, i, f"the body count of frame {t + 1}")
         if not 0 <= n <= 6:
             raise _error(path, i + 1, f"body count {n} of frame {t + 1} is outside 0..6")
-        counts[t] = n
+        counts.append(n)
         i += 1
         for _ in range(n):
             body_line_idx.append(i)
@@ -112,7 +116,7 @@ def read_skeleton(path: str | Path) -> SkeletonSequence:
 
     nb = len(body_line_idx)
     if nb == 0:
-        return SkeletonSequence(path, num_frames, counts, [])
+        return SkeletonSequence(path, num_frames, np.asarray(counts, np.int64), [])
 
     starts = np.asarray(body_line_idx)
     joint_rows = (starts[:, None] + 2 + np.arange(NUM_JOINTS)[None, :]).ravel()
@@ -132,7 +136,7 @@ def read_skeleton(path: str | Path) -> SkeletonSequence:
             line = body_line_idx[idx[int(np.argmax(np.diff(f) <= 0)) + 1]] + 1
             raise _error(path, line, f"body {bid} appears twice in frame {f[np.argmax(np.diff(f) <= 0)] + 1}")
         bodies.append(SkeletonBody(body_id=bid, frames=f, info=info[idx_arr], joints=joints[idx_arr]))
-    return SkeletonSequence(path, num_frames, counts, bodies)
+    return SkeletonSequence(path, num_frames, np.asarray(counts, np.int64), bodies)
 
 
 def _parse_block(path: Path, lines: list[str], rows: np.ndarray, width: int) -> np.ndarray:

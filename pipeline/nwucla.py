@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import json
 import tarfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 
 from .annotations import save_annotations
+from .fileio import refuse_overwriting_inputs
 
 ROOT = Path(__file__).resolve().parents[1]
 ARCHIVE = ROOT / "assets/nw_ucla/all_sqe.tar.gz"
@@ -43,7 +45,12 @@ def record_from_json(d: dict) -> dict:
     if joints.ndim != 3 or joints.shape[1:] != (20, 3):
         raise ValueError(f"{d.get('file_name')}: skeletons must be T x 20 x 3, got {joints.shape}")
     uv, score = project_kinect_v1(joints)
-    return dict(frame_dir=d["file_name"], label=int(d["label"]) - 1, total_frames=len(joints),
+    label = int(d["label"])
+    if not 1 <= label <= len(CLASS_NAMES):
+        raise ValueError(f"{d.get('file_name')}: label {label} outside 1..{len(CLASS_NAMES)}")
+    if not np.isfinite(joints).all():
+        raise ValueError(f"{d.get('file_name')}: skeletons hold NaN or infinite values")
+    return dict(frame_dir=d["file_name"], label=label - 1, total_frames=len(joints),
                 img_shape=IMG_SHAPE, original_shape=IMG_SHAPE, layout="kinect_v1_20",
                 keypoint=joints[None], pose_keypoint=uv[None], pose_score=score[None],
                 pose_source="kinect_v1_projection", pose_mirrored=False, pose_frames=len(joints))
@@ -51,16 +58,27 @@ def record_from_json(d: dict) -> dict:
 
 def import_nwucla(archive: Path = ARCHIVE, out: Path = DEFAULT_ANN) -> Path:
     """Read every JSON member of the archive, write annotations.pkl with the xview split (atomically)."""
-    if not Path(archive).is_file():
+    if not Path(archive).exists():
         raise FileNotFoundError(f"{archive}: NW-UCLA archive not found")
+    if not Path(archive).is_file():
+        raise ValueError(f"{archive}: not a file")
+    refuse_overwriting_inputs([out], [archive])
     records = []
-    with tarfile.open(archive) as tar:
-        for member in tar:
-            if member.isfile() and member.name.endswith(".json"):
-                try:
-                    records.append(record_from_json(json.load(tar.extractfile(member))))
-                except (ValueError, KeyError, json.JSONDecodeError) as e:
-                    raise ValueError(f"{archive}: member {member.name}: {e}") from None
+    try:
+        with tarfile.open(archive) as tar:
+            for member in tar:
+                if member.isfile() and member.name.endswith(".json"):
+                    try:
+                        records.append(record_from_json(json.load(tar.extractfile(member))))
+                    except (ValueError, KeyError, TypeError, json.JSONDecodeError) as e:
+                        raise ValueError(f"{archive}: member {member.name}: {e}") from None
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as e:
+        raise ValueError(f"{archive}: not a readable NW-UCLA archive (.tar.gz) ({' '.join(str(e).split())})") from None
+    if not records:
+        raise ValueError(f"{archive}: holds no NW-UCLA sample (*.json)")
+    names = [r["frame_dir"] for r in records]
+    if len(set(names)) != len(names) or not all(isinstance(n, str) for n in names):
+        raise ValueError(f"{archive}: sample names (file_name) must be unique strings")
     records.sort(key=lambda r: r["frame_dir"])
     view = {r["frame_dir"]: r["frame_dir"].rsplit("_", 1)[-1] for r in records}
     split = dict(xview_train=[n for n, v in view.items() if v in ("v01", "v02")],

@@ -28,7 +28,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from models import build_model
 
-from .checkpoint import load_checkpoint, plain, save_checkpoint
+from .checkpoint import load_checkpoint, load_model, plain, save_checkpoint
 from .classes import class_names as dataset_class_names
 from .dataset import SkeletonDataset
 from .evaluation import predict_scores, write_report
@@ -39,17 +39,49 @@ TRAIN_DEFAULTS = dict(batch_size=16, epochs=65, warmup_epochs=5, lr=0.1, base_ba
                       time_budget_min=None, val_interval=1, seed=0, test_batch_size=64)
 
 
+REQUIRED_KEYS = ("dataset", "ann_file", "train_split", "test_split", "model", "train_pipeline", "test_pipeline")
+
+
 def load_config(path: str | Path, options: dict | None = None):
+    """Read a Python config (mmengine style, `_base_` inheritance); one-line ValueError naming the file when
+    it does not parse or lacks what training and evaluation need."""
     from mmengine.config import Config
 
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(f"{path}: config not found")
-    cfg = Config.fromfile(str(path))
-    if options:
-        cfg.merge_from_dict(options)
+    if not path.is_file():
+        raise ValueError(f"{path}: not a file")
+    if path.suffix != ".py":
+        raise ValueError(f"{path}: configs are Python files (*.py), like those in configs/")
+    try:
+        cfg = Config.fromfile(str(path))
+        if options:
+            cfg.merge_from_dict(options)
+    except Exception as e:  # SyntaxError, NameError, a missing _base_, a bad --cfg-options key, ...
+        raise ValueError(f"{path}: not a valid config ({type(e).__name__}: {' '.join(str(e).split())})") from None
+    missing = [k for k in REQUIRED_KEYS if k not in cfg]
+    if missing:
+        raise ValueError(f"{path}: not a PG-GCN config (missing {', '.join(missing)})")
     cfg.setdefault("name", path.stem)
     return cfg
+
+
+def parse_cfg_options(items: list[str]) -> dict:
+    """['train.epochs=10', "skeleton_source='estimated'", 'model.pose_input=None'] -> a dict of Python
+    literals (a value that is no literal stays a string)."""
+    import ast
+
+    options = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--cfg-options {item!r}: expected KEY=VALUE")
+        try:
+            options[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            options[key] = value
+    return options
 
 
 def default_work_dir(cfg) -> Path:
@@ -144,6 +176,8 @@ def train(cfg, work_dir: Path | None = None, launcher: str = "none") -> dict[str
 
     model = build_model(cfg.model).to(device)
     core = model
+    for ds in (train_loader.dataset, test_loader.dataset):
+        check_labels(ds, core.num_classes, ann)
     if distributed:
         model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device] if device != "cpu" else None)
     lr = tc["lr"] * tc["batch_size"] * world / tc["base_batch"]
@@ -251,21 +285,23 @@ def _pose_source(dataset: SkeletonDataset) -> str:
 def evaluate(cfg, checkpoint: Path, out_dir: Path) -> dict[str, float]:
     """Evaluate a checkpoint on the config's test split; write the reports into out_dir.
 
-    Inputs are built with the checkpoint's own test pipeline when it carries one (as video inference does),
+    Model and inputs come from the checkpoint's own metadata when it carries them (as in video inference),
     so a checkpoint is measured the way it was trained even after the config file has moved on."""
     ann = ensure_annotations(cfg)
-    ckpt = load_checkpoint(checkpoint)
-    own_pipeline = ckpt["meta"].get("config", {}).get("test_pipeline")
-    if own_pipeline:
-        cfg.test_pipeline = own_pipeline
-    _, test_loader = build_loaders(cfg, ann, distributed=False, train=False)
-    model = build_model(ckpt["meta"].get("config", {}).get("model") or cfg.model)
-    try:
-        model.load_state_dict(ckpt["state_dict"])
-    except RuntimeError as e:
-        raise ValueError(f"{checkpoint}: does not fit the model of {cfg.name} "
-                         f"({' '.join(str(e).split())[:200]})") from None
-    names = list(ckpt["meta"].get("class_names") or dataset_class_names(cfg.dataset))
-    scores, labels, sample_names = predict_scores(model, test_loader)
-    return write_report(out_dir, scores, labels, sample_names, names,
+    loaded = load_model(checkpoint, model_cfg=dict(cfg.model), test_pipeline=list(cfg.test_pipeline))
+    tc = {**TRAIN_DEFAULTS, **cfg.get("train", {})}
+    test_set = SkeletonDataset(ann, cfg.test_split, loaded.pipeline_cfg, seed=tc["seed"])
+    check_labels(test_set, len(loaded.class_names), ann)
+    loader = DataLoader(test_set, batch_size=tc["test_batch_size"], shuffle=False, num_workers=0)
+    scores, labels, sample_names = predict_scores(loaded.model, loader)
+    return write_report(out_dir, scores, labels, sample_names, loaded.class_names,
                         title=f"{cfg.name} on {cfg.test_split}")
+
+
+def check_labels(dataset: SkeletonDataset, num_classes: int, ann: Path) -> None:
+    """Every label must name one of the model's classes (else metrics fail far from the cause)."""
+    for rec in dataset.records:
+        label = rec["label"]
+        if not isinstance(label, (int, np.integer)) or not 0 <= label < num_classes:
+            raise ValueError(f"{ann}: sample {rec['frame_dir']} has label {label!r}, outside the model's "
+                             f"{num_classes} classes (0..{num_classes - 1})")

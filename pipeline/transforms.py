@@ -13,10 +13,15 @@ import math
 from typing import Any, Callable
 
 import numpy as np
-from mmengine.registry import TRANSFORMS
+from mmengine.registry import Registry
+
+from models.registry import build_from_cfg
 
 from .heatmaps import normalize_to_person_box
 from .layouts import get_layout
+
+# Our own scope: a pipeline read from a checkpoint's metadata can name these transforms and nothing else.
+TRANSFORMS = Registry("transform", scope="pggcn")
 
 
 def _rng(results: dict) -> np.random.Generator:
@@ -290,12 +295,8 @@ class Compose:
 
 
 def build_pipeline(cfg_list: list[dict | Callable]) -> Compose:
-    """Build a Compose from config dicts like dict(type='UniformSample', clip_len=100)."""
-    transforms: list[Any] = []
-    for cfg in cfg_list:
-        if callable(cfg):
-            transforms.append(cfg)
-        else:
-            cfg = dict(cfg)
-            transforms.append(TRANSFORMS.build(cfg))
-    return Compose(transforms)
+    """Build a Compose from config dicts like dict(type='UniformSample', clip_len=100) (types from this
+    project's TRANSFORMS only; ValueError otherwise) or ready callables given by Python code."""
+    if not isinstance(cfg_list, (list, tuple)):
+        raise ValueError(f"a pipeline must be a list of transforms, got {type(cfg_list).__name__}")
+    return Compose([cfg if callable(cfg) else build_from_cfg(cfg, TRANSFORMS) for cfg in cfg_list])

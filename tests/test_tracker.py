@@ -47,7 +47,17 @@ def test_bundle_is_built_once_from_the_wheel(tmp_path):
         assert all(i.compress_type == zipfile.ZIP_STORED for i in zf.infolist())
     mtime = path.stat().st_mtime_ns
     assert landmarker_bundle(tmp_path) == path and path.stat().st_mtime_ns == mtime  # cached, not rebuilt
-    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temp file left behind
+    # no temp file left behind, only the bundle and its checksum
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name, path.name + ".sha256"]
+
+
+def test_a_damaged_cached_bundle_is_rebuilt(tmp_path):
+    path = landmarker_bundle(tmp_path)
+    good = path.read_bytes()
+    path.write_bytes(good[: len(good) // 2])  # truncated by a full disk, say
+    assert landmarker_bundle(tmp_path).read_bytes() == good
+    path.write_bytes(b"x" * len(good))  # same size, other bytes
+    assert landmarker_bundle(tmp_path).read_bytes() == good
 
 
 def test_box_iou_and_boxes():

@@ -10,12 +10,16 @@ A failed step is reported and the demo goes on; the exit code is non-zero if any
 """
 from __future__ import annotations
 
+import _toolpath  # noqa: F401  (first: binds `extract` to the package, not tools/extract.py)
+
 import argparse
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from pipeline.cli import ArgumentParser, run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -61,12 +65,14 @@ def steps(out: Path, skip_train: bool) -> list[tuple[str, list[str]]]:
     return s
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def _main(argv=None) -> int:
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, default=ROOT / "work_dirs/demo")
     p.add_argument("--skip-train", action="store_true", help="leave out the short training run")
-    args = p.parse_args()
+    args = p.parse_args(argv)
     out = args.out.resolve()
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{args.out}: exists and is not a folder")
     (out / "videos").mkdir(parents=True, exist_ok=True)
     results = []
     start = time.perf_counter()
@@ -86,6 +92,10 @@ Where to look:
   {out}/train_demo/                     the short training run (log, checkpoints, metrics)
   {out}/videos/                         overlay MP4s and JSON predictions for the shipped videos""")
     return 0 if all(rc == 0 for _, rc, _ in results) else 1
+
+
+def main(argv=None) -> int:
+    return run_cli(_main, argv)
 
 
 if __name__ == "__main__":

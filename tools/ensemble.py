@@ -4,30 +4,30 @@
   python tools/ensemble.py work_dirs/a/eval/scores.npz work_dirs/b/eval/scores.npz --weights 1 0.6 [--out DIR]
 
 Each scores.npz comes from tools/test.py (names, labels, scores). Samples are matched by name; the fused
-scores are evaluated (top1, top5, mean class accuracy) and, with --out, written as a scores.npz + metrics.json.
+scores are evaluated (top1, top5, mean class accuracy) and, with --out, written as a scores.npz + metrics.json
+(never over one of the inputs).
 """
-import argparse
+import _toolpath  # noqa: F401  (first: binds `extract` to the package, not tools/extract.py)
 import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from pipeline.cli import ArgumentParser, run_cli
+from pipeline.ensemble import fuse
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def _main(argv=None) -> int:
+    p = ArgumentParser(description=__doc__, formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
     p.add_argument("scores", nargs="+", type=Path)
     p.add_argument("--weights", nargs="+", type=float)
     p.add_argument("--out", type=Path)
-    a = p.parse_args()
-    from pipeline.ensemble import fuse
-    try:
-        metrics = fuse(a.scores, a.weights, a.out)
-    except (FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(json.dumps(metrics))
+    a = p.parse_args(argv)
+    print(json.dumps(fuse(a.scores, a.weights, a.out)))
     return 0
+
+
+def main(argv=None) -> int:
+    return run_cli(_main, argv)
 
 
 if __name__ == "__main__":

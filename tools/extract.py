@@ -6,20 +6,24 @@
   torchrun --nproc_per_node=4 tools/extract.py ...   # or --shard i/n in a cluster array job
 
 DATA_ROOT holds nturgb+d_skeletons/*.skeleton and nturgb+d_rgb/*_rgb.avi. Re-running resumes: finished
-samples are skipped, failed ones retried. Exit code 0 when every sample is extracted, 1 when some failed
-(listed at the end and in OUT/failures.json), 2 on bad arguments.
+samples are skipped, failed ones retried. Files that are no sample of the dataset are listed (and written
+to OUT/ignored.json). Exit code 0 when every sample is extracted, 1 when some failed (listed at the end
+and in OUT/failures.json), 2 on bad arguments or when there is no sample at all (nothing is written then).
 """
+import _toolpath  # noqa: F401  (first: binds `extract` to the package, not tools/extract.py)
 import argparse
+import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from extract.runner import ExtractConfig, parse_shard, run
+from pipeline.cli import ArgumentParser, run_cli
 
-from extract.runner import ExtractConfig, parse_shard, run  # noqa: E402
+SHOW = 20  # ignored files listed on the terminal (all of them are in OUT/ignored.json)
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def _main(argv=None) -> int:
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", choices=["ntu60", "ntu120"], required=True)
     p.add_argument("--data-root", type=Path, required=True, help="folder with nturgb+d_skeletons/ and nturgb+d_rgb/")
     p.add_argument("--out", type=Path, required=True, help="output folder (annotations.pkl, parts/, reports)")
@@ -31,25 +35,29 @@ def main() -> int:
     p.add_argument("--pose-config", help="mmpose config file (POSE=mmpose)")
     p.add_argument("--pose-checkpoint", help="mmpose checkpoint file (POSE=mmpose)")
     p.add_argument("--limit", type=int, help="only the first N samples (smoke test)")
-    args = p.parse_args()
-    try:
-        cfg = ExtractConfig(dataset=args.dataset, data_root=args.data_root, out=args.out, pose=args.pose,
-                            workers=max(1, args.workers), shard=parse_shard(args.shard),
-                            pose_config=args.pose_config, pose_checkpoint=args.pose_checkpoint, limit=args.limit)
-        if cfg.pose == "mmpose" and not (cfg.pose_config and cfg.pose_checkpoint):
-            raise ValueError("POSE=mmpose needs POSE_CONFIG=<mmpose config> and POSE_CHECKPOINT=<weights file>")
-        result = run(cfg)
-    except (FileNotFoundError, ValueError, RuntimeError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    p.add_argument("--min-frame-ratio", type=float, default=0.9,
+                   help="fail a sample whose RGB video decodes to fewer than this fraction of its skeleton "
+                        "frames (default: 0.9)")
+    args = p.parse_args(argv)
+    if args.workers < 1:
+        raise ValueError(f"--workers must be at least 1, got {args.workers}")
+    cfg = ExtractConfig(dataset=args.dataset, data_root=args.data_root, out=args.out, pose=args.pose,
+                        workers=args.workers, shard=parse_shard(args.shard),
+                        pose_config=args.pose_config, pose_checkpoint=args.pose_checkpoint, limit=args.limit,
+                        min_frame_ratio=args.min_frame_ratio)
+    result = run(cfg)
+    if result.ignored:
+        print(f"ignored {len(result.ignored)} file(s) under {cfg.data_root} that are no {cfg.dataset} sample "
+              f"(all in {cfg.out / 'ignored.json'}):")
+        for name, why in sorted(result.ignored.items())[:SHOW]:
+            print(f"  {name}: {why}")
     print(f"extracted {len(result.done)}, already done {len(result.skipped)}, failed {len(result.failures)}")
     for name, reason in sorted(result.failures.items()):
         print(f"  FAILED {name}: {reason}")
     if result.merged:
         print(f"wrote {result.merged}")
         report = result.merged.parent / "alignment_report.json"
-        if report.exists():
-            import json
+        if report.exists() and result.done:
             summary = json.loads(report.read_text())["summary"]
             print("alignment vs Kinect: " + ", ".join(f"{k}={v:.3g}" for k, v in summary.items()))
             print(f"per-clip report: {report}")
@@ -57,6 +65,10 @@ def main() -> int:
         print(f"{result.pending} samples still pending in other shards; the last shard to finish merges "
               f"(or re-run without --shard)")
     return 1 if result.failures else 0
+
+
+def main(argv=None) -> int:
+    return run_cli(_main, argv)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,8 @@ checkpoints/pggcn_nwucla_default.pth or pass --checkpoint.
 """
 from __future__ import annotations
 
+import _toolpath  # noqa: F401  (first: binds `extract` to the package, not tools/extract.py)
+
 import argparse
 import os
 import sys
@@ -35,15 +37,15 @@ import time
 from pathlib import Path
 
 _STARTED = time.perf_counter()
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("GLOG_minloglevel", "2")  # quiet mediapipe's start-up logs
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
+    from pipeline.cli import ArgumentParser
     from pipeline.inference import DEFAULT_CHECKPOINT, DEFAULT_WINDOW, MAX_POSE_WIDTH
 
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+    p = ArgumentParser(description=__doc__.split("\n\n")[0],
                                 epilog=__doc__.split("\n\n", 2)[2], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("video", help="input video (any format OpenCV/decord reads: mp4, avi, ...)")
     p.add_argument("--checkpoint", default=None,
@@ -66,38 +68,40 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def main(argv=None) -> int:
+def _main(argv=None) -> int:
     args = parse_args(argv)
-    from pipeline.fileio import atomic_json_dump
+    from pipeline.fileio import atomic_json_dump, check_output_file, refuse_overwriting_inputs
     from pipeline.inference import InferenceError, infer_video, summary_text
 
     for name in ("topk", "window", "stride", "pose_width", "pose_every", "workers"):
         value = getattr(args, name)
         if value is not None and value <= 0:
-            print(f"error: --{name.replace('_', '-')} must be positive, got {value}", file=sys.stderr)
-            return 2
-    try:
-        result = infer_video(args.video, checkpoint=args.checkpoint, device=args.device, window=args.window, stride=args.stride, overlay=args.out,
-                             progress=not args.quiet, workers=args.workers, pose_width=args.pose_width,
-                             pose_every=args.pose_every,
-                             started=_STARTED)
-        if args.json:
-            try:
-                atomic_json_dump(result.to_json(args.topk), args.json)
-            except OSError as e:
-                raise InferenceError(f"{args.json}: cannot write ({e.strerror or e})") from None
-    except InferenceError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+            raise ValueError(f"--{name.replace('_', '-')} must be positive, got {value}")
+    refuse_overwriting_inputs([args.json, args.out], [args.video, args.checkpoint])
+    if args.json and args.out and Path(args.json).resolve() == Path(args.out).resolve():
+        raise ValueError(f"{args.json}: --json and --out name the same file")
+    for out in (args.json, args.out):
+        check_output_file(out)
+    result = infer_video(args.video, checkpoint=args.checkpoint, device=args.device, window=args.window,
+                         stride=args.stride, overlay=args.out, progress=not args.quiet, workers=args.workers,
+                         pose_width=args.pose_width, pose_every=args.pose_every, started=_STARTED)
+    if args.json:
+        try:
+            atomic_json_dump(result.to_json(args.topk), args.json)
+        except OSError as e:
+            raise InferenceError(f"{args.json}: cannot write ({e.strerror or e})") from None
     print(summary_text(result, args.topk))
     if args.json:
         print(f"wrote {args.json}")
     if args.out:
         print(f"wrote {args.out}")
     return 0
+
+
+def main(argv=None) -> int:
+    from pipeline.cli import run_cli
+
+    return run_cli(_main, argv)
 
 
 def quiet_native_stderr() -> None:

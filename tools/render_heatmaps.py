@@ -4,48 +4,52 @@
   python tools/render_heatmaps.py --annotations data/ntu60/annotations.pkl --video S001C001P001R001A001_rgb.avi \
       --out docs/heatmap_overlay.png [--sample NAME] [--frame N]
 """
+import _toolpath  # noqa: F401  (first: binds `extract` to the package, not tools/extract.py)
 import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from pipeline.cli import ArgumentParser, run_cli
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def _main(argv=None) -> int:
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--annotations", type=Path, required=True)
     p.add_argument("--video", type=Path, required=True)
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--sample", help="frame_dir of the record (default: the video's sample name)")
     p.add_argument("--frame", type=int, help="frame index (default: the middle)")
-    a = p.parse_args()
+    a = p.parse_args(argv)
     import cv2
     import numpy as np
 
     from extract.draw import heatmap_overlay
     from extract.video import iter_frames
     from pipeline.annotations import load_annotations
-    from pipeline.fileio import atomic_open
+    from pipeline.fileio import atomic_open, check_output_file, refuse_overwriting_inputs
 
-    try:
-        data = load_annotations(a.annotations)
-        name = a.sample or a.video.name.split("_rgb")[0].split(".")[0]
-        recs = [r for r in data["annotations"] if r["frame_dir"] == name]
-        if not recs:
-            raise ValueError(f"{a.annotations}: no record {name!r}")
-        rec = recs[0]
-        if rec.get("pose_keypoint") is None:
-            raise ValueError(f"{a.annotations}: record {name} has no pose fields (extracted with POSE=none?)")
-        t = a.frame if a.frame is not None else rec["pose_keypoint"].shape[1] // 2
-        frame = next((f for i, f in enumerate(iter_frames(a.video, rgb=False)) if i == t), None)
-        if frame is None:
-            raise ValueError(f"{a.video}: has no frame {t}")
-    except (FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    refuse_overwriting_inputs([a.out], [a.annotations, a.video])
+    check_output_file(a.out)
+    data = load_annotations(a.annotations)
+    name = a.sample or a.video.name.split("_rgb")[0].split(".")[0]
+    recs = [r for r in data["annotations"] if r["frame_dir"] == name]
+    if not recs:
+        raise ValueError(f"{a.annotations}: no record {name!r}")
+    rec = recs[0]
+    if rec.get("pose_keypoint") is None:
+        raise ValueError(f"{a.annotations}: record {name} has no pose fields (extracted with POSE=none?)")
+    frames = rec["pose_keypoint"].shape[1]
+    t = a.frame if a.frame is not None else frames // 2
+    if not 0 <= t < frames:
+        raise ValueError(f"--frame {t}: record {name} has frames 0..{frames - 1}")
+    frame = next((f for i, f in enumerate(iter_frames(a.video, rgb=False)) if i == t), None)
+    if frame is None:
+        raise ValueError(f"{a.video}: has no frame {t}")
     # crop around the person (the clip's confident keypoints, padded) and scale to 540 px high
     kp, sc = rec["pose_keypoint"][0], rec["pose_score"][0]
     pts = kp[sc > 0.3]
+    if len(pts) < 2:
+        raise ValueError(f"{a.annotations}: record {name} has no confident keypoints to draw")
     lo, hi = pts.min(0), pts.max(0)
     cx, cy = (lo + hi) / 2
     side_h = (hi - lo)[1] * 1.3
@@ -59,10 +63,16 @@ def main() -> int:
     img = heatmap_overlay(small, (kp[t] - shift) * s, sc[t], kin, kp, sc, rec.get("layout", "ntu25"),
                           sigma_px=12.0)
     ok, buf = cv2.imencode(".png", img)
+    if not ok:
+        raise ValueError(f"{a.out}: PNG encoding failed")
     with atomic_open(a.out, "wb") as f:
         f.write(buf.tobytes())
     print(f"wrote {a.out} ({name}, frame {t})")
     return 0
+
+
+def main(argv=None) -> int:
+    return run_cli(_main, argv)
 
 
 if __name__ == "__main__":
