@@ -268,8 +268,17 @@ def _merge_if_complete(cfg: ExtractConfig, names: list[str]) -> tuple[int, Path 
     if damaged:
         raise ValueError(f"{len(damaged)} damaged part(s) removed, e.g. {damaged[0]}; run the same command "
                          f"again to extract them anew")
-    if not records:
-        raise ValueError(f"{cfg.out}: every sample failed (see parts/*.failed); annotations.pkl not written")
+    failures = {}
+    for n in names:
+        f = part_path(cfg.out, n, ".failed")
+        if f.exists():
+            try:
+                failures[n] = json.loads(f.read_text())["reason"]
+            except (ValueError, KeyError, TypeError, OSError):
+                failures[n] = "failed (its .failed file is unreadable)"
+    atomic_json_dump(failures, cfg.out / "failures.json")
+    if not records:  # every sample failed: there is nothing to write, and nothing good is replaced
+        return 0, None
     target = cfg.out / "annotations.pkl"
     manifest = cfg.out / MANIFEST
     if target.exists() and manifest.exists():
@@ -284,15 +293,6 @@ def _merge_if_complete(cfg: ExtractConfig, names: list[str]) -> tuple[int, Path 
     split = make_splits([r["frame_dir"] for r in records], cfg.dataset)
     save_annotations(target, records, split)
     atomic_json_dump(dict(samples=len(records), dataset=cfg.dataset, pose=cfg.pose), manifest)
-    failures = {}
-    for n in names:
-        f = part_path(cfg.out, n, ".failed")
-        if f.exists():
-            try:
-                failures[n] = json.loads(f.read_text())["reason"]
-            except (ValueError, KeyError, TypeError, OSError):
-                failures[n] = "failed (its .failed file is unreadable)"
-    atomic_json_dump(failures, cfg.out / "failures.json")
     if qualities:
         atomic_json_dump(dict(summary=summarize_quality(qualities), samples=qualities),
                          cfg.out / "alignment_report.json")

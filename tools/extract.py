@@ -61,6 +61,8 @@ def _main(argv=None) -> int:
             summary = json.loads(report.read_text())["summary"]
             print("alignment vs Kinect: " + ", ".join(f"{k}={v:.3g}" for k, v in summary.items()))
             print(f"per-clip report: {report}")
+    elif not result.pending:
+        print(f"every sample failed: {cfg.out / 'annotations.pkl'} not written")
     else:
         print(f"{result.pending} samples still pending in other shards; the last shard to finish merges "
               f"(or re-run without --shard)")

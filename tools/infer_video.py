@@ -77,7 +77,9 @@ def _main(argv=None) -> int:
         value = getattr(args, name)
         if value is not None and value <= 0:
             raise ValueError(f"--{name.replace('_', '-')} must be positive, got {value}")
-    refuse_overwriting_inputs([args.json, args.out], [args.video, args.checkpoint])
+    from pipeline.inference import DEFAULT_CHECKPOINT
+
+    refuse_overwriting_inputs([args.json, args.out], [args.video, args.checkpoint or DEFAULT_CHECKPOINT])
     if args.json and args.out and Path(args.json).resolve() == Path(args.out).resolve():
         raise ValueError(f"{args.json}: --json and --out name the same file")
     for out in (args.json, args.out):
