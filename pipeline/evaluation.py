@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .fileio import atomic_json_dump, atomic_open
+from .fileio import atomic_json_dump, atomic_open, remove_stale_temps
 
 REPORT_FILES = ("metrics.json", "per_class.csv", "confusion.png", "scores.npz")
 
@@ -65,7 +65,10 @@ def write_report(out_dir: str | Path, scores: np.ndarray, labels: np.ndarray, na
                  class_names: list[str], title: str = "") -> dict[str, float]:
     """metrics.json, per_class.csv, confusion.png and scores.npz into out_dir; returns the metrics."""
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out}: the report folder exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(out)
     metrics = compute_metrics(scores, labels)
     atomic_json_dump(metrics, out / "metrics.json")
     acc = per_class_accuracy(scores, labels)

@@ -32,6 +32,7 @@ from .checkpoint import load_checkpoint, load_model, plain, save_checkpoint
 from .classes import class_names as dataset_class_names
 from .dataset import SkeletonDataset
 from .evaluation import predict_scores, write_report
+from .fileio import remove_stale_temps
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN_DEFAULTS = dict(batch_size=16, epochs=65, warmup_epochs=5, lr=0.1, base_batch=64, momentum=0.9,
@@ -166,7 +167,10 @@ def train(cfg, work_dir: Path | None = None, launcher: str = "none") -> dict[str
     tc = {**TRAIN_DEFAULTS, **cfg.get("train", {})}
     _seed_all(tc["seed"] + rank)
     work_dir = Path(work_dir or default_work_dir(cfg))
+    if work_dir.exists() and not work_dir.is_dir():
+        raise ValueError(f"{work_dir}: the work dir exists and is not a folder")
     work_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(work_dir)
     ann = ensure_annotations(cfg) if rank == 0 else None
     if distributed:
         dist.barrier()
