@@ -29,7 +29,7 @@ def main() -> None:
 
     from extract.align import DECODE_WIDTH, body_box
     from extract.backends import build_estimator
-    from extract.runner import ExtractConfig, run
+    from pipeline.extraction import ExtractConfig, run
     from extract.video import iter_frames
     from pipeline.annotations import build_ntu_record
 

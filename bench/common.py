@@ -13,7 +13,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 def finish(name: str, figures: dict) -> None:
     """Print the figures as the last line (one line of JSON) and write bench/results/<name>.json."""
-    from pipeline.fileio import atomic_json_dump
+    from extract.fileio import atomic_json_dump
 
     figures = dict(figures)
     figures.setdefault("machine", f"{platform.machine()} {platform.processor() or ''}".strip())

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.layouts import get_layout
+from models.layouts import get_layout
 
 from .mapping import map_keypoints, world_to_kinect
 from .quality import alignment_quality

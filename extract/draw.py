@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.heatmaps import normalize_to_person_box, render_heatmaps
-from pipeline.layouts import get_layout
+from models.heatmaps import normalize_to_person_box, render_heatmaps
+from models.layouts import get_layout
 
 
 def heatmap_overlay(frame_bgr: np.ndarray, pose_kp: np.ndarray, pose_sc: np.ndarray, kinect_xy: np.ndarray | None,

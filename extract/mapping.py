@@ -33,7 +33,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from pipeline.layouts import get_layout
+from models.layouts import get_layout
 
 # target joint name -> {source landmark name: weight}; shared recipes for both Kinect layouts
 _MID_HIP = {"left_hip": 0.5, "right_hip": 0.5}

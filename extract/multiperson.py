@@ -26,7 +26,7 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from pipeline.fileio import atomic_open
+from .fileio import atomic_open
 
 from .tracker import PoseTracker
 

@@ -14,8 +14,8 @@ from typing import Callable, Iterable
 import cv2
 import numpy as np
 
-from pipeline.fileio import atomic_path
-from pipeline.layouts import get_layout
+from .fileio import atomic_path
+from models.layouts import get_layout
 
 from .multiperson import VideoPoses
 

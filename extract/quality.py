@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.layouts import NTU25
+from models.layouts import NTU25
 
 LIMB_JOINTS = [NTU25.index(f"{s}_{j}") for s in ("left", "right")
                for j in ("shoulder", "elbow", "wrist", "hip", "knee", "ankle")]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.layouts import get_layout
+from models.layouts import get_layout
 
 _BP = get_layout("blazepose33")
 # body joints that shape a person's box and identity: nose, shoulders, elbows, wrists, hips, knees, ankles

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from pipeline.layouts import JointLayout
+from .layouts import JointLayout
 
 STREAMS = ("joint", "velocity", "bone")
 

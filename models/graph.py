@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.layouts import JointLayout, get_layout
+from .layouts import JointLayout, get_layout
 
 
 def normalize_columns(a: np.ndarray) -> np.ndarray:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from pipeline.layouts import get_layout
+from .layouts import get_layout
 
 from .blocks import STGCNBlock
 from .features import STREAMS, skeleton_features

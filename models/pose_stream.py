@@ -1,7 +1,7 @@
 """The pose stream: 2D keypoints from the RGB frames -> C features per joint per frame.
 
 Input is (N, 3, T, V, M): x, y in the unit person box and the estimator's score. With `input='heatmap'`
-(the paper's design) each joint is drawn as a Gaussian heatmap (pipeline.heatmaps, the renderer shared with
+(the paper's design) each joint is drawn as a Gaussian heatmap (models.heatmaps, the renderer shared with
 the data pipeline and video inference) and a small CNN shared by all joints encodes every map into C
 features; `input='coords'` feeds (x, y, score) straight to a 1x1 convolution (a cheaper alternative for speed
 comparisons). Either way the output is (N*M, C, T', V), aligned joint by joint with the skeleton branches.
@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from pipeline.heatmaps import render_heatmaps
+from .heatmaps import render_heatmaps
 
 
 class HeatmapEncoder(nn.Module):

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from .bodies import select_bodies, stack_bodies
-from .fileio import atomic_pickle_dump, safe_pickle_load
+from extract.fileio import atomic_pickle_dump, safe_pickle_load
 from .ntu_names import parse_sample_name
 from .ntu_skeleton import read_skeleton
 

@@ -15,7 +15,7 @@ import torch
 
 from models import build_model
 
-from .fileio import atomic_open
+from extract.fileio import atomic_open
 from .transforms import build_pipeline
 
 VERSION = "0.1.0"

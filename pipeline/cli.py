@@ -16,7 +16,7 @@ import signal
 import sys
 from typing import Callable, Sequence
 
-from .fileio import one_line
+from extract.fileio import one_line
 
 BAD_INPUT_EXIT = 2
 

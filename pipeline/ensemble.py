@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from .evaluation import compute_metrics
-from .fileio import atomic_json_dump, atomic_open, refuse_overwriting_inputs
+from extract.fileio import atomic_json_dump, atomic_open, refuse_overwriting_inputs
 
 
 def load_scores(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .fileio import atomic_json_dump, atomic_open, remove_stale_temps
+from extract.fileio import atomic_json_dump, atomic_open, remove_stale_temps
 
 REPORT_FILES = ("metrics.json", "per_class.csv", "confusion.png", "scores.npz")
 

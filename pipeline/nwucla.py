@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .annotations import save_annotations
-from .fileio import refuse_overwriting_inputs
+from extract.fileio import refuse_overwriting_inputs
 
 ROOT = Path(__file__).resolve().parents[1]
 ARCHIVE = ROOT / "assets/nw_ucla/all_sqe.tar.gz"

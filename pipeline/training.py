@@ -32,7 +32,7 @@ from .checkpoint import load_checkpoint, load_model, plain, save_checkpoint
 from .classes import class_names as dataset_class_names
 from .dataset import SkeletonDataset
 from .evaluation import predict_scores, write_report
-from .fileio import remove_stale_temps
+from extract.fileio import remove_stale_temps
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN_DEFAULTS = dict(batch_size=16, epochs=65, warmup_epochs=5, lr=0.1, base_batch=64, momentum=0.9,

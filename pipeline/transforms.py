@@ -17,8 +17,8 @@ from mmengine.registry import Registry
 
 from models.registry import build_from_cfg
 
-from .heatmaps import normalize_to_person_box
-from .layouts import get_layout
+from models.heatmaps import normalize_to_person_box
+from models.layouts import get_layout
 
 # Our own scope: a pipeline read from a checkpoint's metadata can name these transforms and nothing else.
 TRANSFORMS = Registry("transform", scope="pggcn")

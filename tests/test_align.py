@@ -9,7 +9,7 @@ import pytest
 
 from extract.align import body_box, estimate_sample_pose
 from extract.backends import build_estimator
-from extract.runner import ExtractConfig, run
+from pipeline.extraction import ExtractConfig, run
 from pipeline.annotations import build_ntu_record, load_annotations
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -96,7 +96,7 @@ KILL_SCRIPT = r"""
 import os, sys
 from pathlib import Path
 sys.path.insert(0, os.getcwd())
-from extract.runner import ExtractConfig, run
+from pipeline.extraction import ExtractConfig, run
 done = []
 def pose(video, record):
     if len(done) == 2:

@@ -461,7 +461,7 @@ def test_extract_never_replaces_annotations_with_fewer_samples(capsys, tmp_path,
 
 
 def test_alignment_report_keeps_samples_from_before_a_resume(tmp_path):
-    from extract.runner import ExtractConfig, run
+    from pipeline.extraction import ExtractConfig, run
 
     names = [SKELETON.name, "S001C002P001R001A001.skeleton", "S001C003P001R001A001.skeleton"]
     root = _ntu_root(tmp_path, {n: SKELETON.read_bytes() for n in names})
@@ -640,7 +640,7 @@ def test_render_heatmaps_frame_out_of_range(capsys, extracted, tmp_path):
 
 
 def test_extract_corrupt_part_at_merge_is_removed_and_reported(capsys, tmp_path):
-    from extract.runner import ExtractConfig, run
+    from pipeline.extraction import ExtractConfig, run
 
     names = [SKELETON.name, "S001C002P001R001A001.skeleton"]
     root = _ntu_root(tmp_path, {n: SKELETON.read_bytes() for n in names})
@@ -708,7 +708,7 @@ def test_extract_missing_data_root(capsys, tmp_path):
 
 
 def test_outputs_get_the_users_umask(tmp_path):
-    from pipeline.fileio import atomic_json_dump
+    from extract.fileio import atomic_json_dump
 
     atomic_json_dump({"a": 1}, tmp_path / "x.json")
     assert (tmp_path / "x.json").stat().st_mode & 0o777 == 0o666 & ~_umask()
@@ -721,7 +721,7 @@ def _umask() -> int:
 
 
 def test_stale_temp_files_of_a_killed_run_are_removed(capsys, tmp_path):
-    from pipeline.fileio import _HOST
+    from extract.fileio import _HOST
 
     root = _ntu_root(tmp_path, {SKELETON.name: SKELETON.read_bytes()})
     out = tmp_path / "out"
@@ -739,7 +739,7 @@ def test_sigterm_removes_the_temp_file_and_exits_cleanly(tmp_path):
     script = textwrap.dedent(f"""
         import sys, time
         from pipeline.cli import run_cli
-        from pipeline.fileio import atomic_open
+        from extract.fileio import atomic_open
         def main(argv):
             with atomic_open({str(tmp_path / 'out.bin')!r}, 'wb') as f:
                 f.write(b'x'); f.flush(); print('writing', flush=True); time.sleep(30)

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.fileio import UnsafePickleError, atomic_open, atomic_pickle_dump, safe_pickle_load
-from pipeline.heatmaps import normalize_to_person_box, render_heatmaps
-from pipeline.layouts import LAYOUTS, get_layout
+from extract.fileio import UnsafePickleError, atomic_open, atomic_pickle_dump, safe_pickle_load
+from models.heatmaps import normalize_to_person_box, render_heatmaps
+from models.layouts import LAYOUTS, get_layout
 
 
 @pytest.mark.parametrize("name", sorted(LAYOUTS))

@@ -4,7 +4,7 @@ import pytest
 
 from extract.mapping import map_keypoints, mapping_matrix, world_to_kinect
 from extract.video import VideoError, iter_frames, probe_video
-from pipeline.layouts import get_layout
+from models.layouts import get_layout
 
 NTU_RGB = "tests/data/ntu_sample/S001C001P001R001A001_rgb.avi"
 

@@ -19,7 +19,7 @@ from extract.backends import build_estimator  # noqa: E402
 from extract.mapping import mapping_matrix  # noqa: E402
 from extract.mmpose_compat import install_placeholders  # noqa: E402
 from pipeline.annotations import build_ntu_record, load_annotations  # noqa: E402
-from pipeline.layouts import get_layout  # noqa: E402
+from models.layouts import get_layout  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "tests/data/ntu_sample"

@@ -10,8 +10,8 @@ import torch
 
 from models import PGAM, Graph, build_model
 from models.features import bone_features, skeleton_features
-from pipeline.heatmaps import normalize_to_person_box
-from pipeline.layouts import get_layout
+from models.heatmaps import normalize_to_person_box
+from models.layouts import get_layout
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = dict(branch_channels=(8, 16), main_channels=(16, 16))

@@ -8,7 +8,7 @@ import pytest
 
 from pipeline.annotations import build_ntu_record, load_annotations
 from pipeline.bodies import select_bodies
-from pipeline.fileio import atomic_pickle_dump
+from extract.fileio import atomic_pickle_dump
 from pipeline.ntu_names import make_splits, missing_skeletons, parse_sample_name
 from pipeline.ntu_skeleton import SkeletonFormatError, read_skeleton
 

@@ -10,7 +10,7 @@ import pytest
 from extract.multiperson import (NUM_LANDMARKS, PoseFrame, assemble_tracks, detect_poses, landmarker_bundle)
 from extract.video import iter_frames, probe_video
 from extract.tracker import PoseTracker, box_iou, drop_duplicates, keypoint_distance, pose_boxes
-from pipeline.layouts import get_layout
+from models.layouts import get_layout
 
 DATA = Path(__file__).parent / "data"
 NTU_VIDEO = DATA / "ntu_sample" / "S001C001P001R001A001_rgb.avi"

@@ -16,7 +16,7 @@ import json
 import sys
 from pathlib import Path
 
-from extract.runner import ExtractConfig, parse_shard, run
+from pipeline.extraction import ExtractConfig, parse_shard, run
 from pipeline.cli import ArgumentParser, run_cli
 
 SHOW = 20  # ignored files listed on the terminal (all of them are in OUT/ignored.json)

@@ -70,7 +70,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def _main(argv=None) -> int:
     args = parse_args(argv)
-    from pipeline.fileio import atomic_json_dump, check_output_file, refuse_overwriting_inputs
+    from extract.fileio import atomic_json_dump, check_output_file, refuse_overwriting_inputs
     from pipeline.inference import InferenceError, infer_video, summary_text
 
     for name in ("topk", "window", "stride", "pose_width", "pose_every", "workers"):

@@ -26,7 +26,7 @@ def _main(argv=None) -> int:
     from extract.draw import heatmap_overlay
     from extract.video import iter_frames
     from pipeline.annotations import load_annotations
-    from pipeline.fileio import atomic_open, check_output_file, refuse_overwriting_inputs
+    from extract.fileio import atomic_open, check_output_file, refuse_overwriting_inputs
 
     refuse_overwriting_inputs([a.out], [a.annotations, a.video])
     check_output_file(a.out)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pipeline.cli import ArgumentParser, run_cli
 from pipeline.evaluation import REPORT_FILES
-from pipeline.fileio import refuse_overwriting_inputs
+from extract.fileio import refuse_overwriting_inputs
 from pipeline.training import default_work_dir, evaluate, load_config, parse_cfg_options
 
 

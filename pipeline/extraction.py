@@ -24,7 +24,7 @@ from typing import Any, Callable
 import numpy as np
 
 from pipeline.annotations import build_ntu_record, save_annotations
-from pipeline.fileio import atomic_json_dump, atomic_pickle_dump, one_line, remove_stale_temps, safe_pickle_load
+from extract.fileio import atomic_json_dump, atomic_pickle_dump, one_line, remove_stale_temps, safe_pickle_load
 from pipeline.ntu_names import in_dataset, make_splits, missing_skeletons, parse_sample_name
 
 SKELETON_DIR = "nturgb+d_skeletons"

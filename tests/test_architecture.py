@@ -1,0 +1,49 @@
+"""The package layers import one way, bottom to top: models -> extract -> pipeline -> tools (and bench).
+
+models (torch only: joint layouts, graph, heatmap renderer, PG-GCN) knows nothing of pose estimation;
+extract (pose from pixels) knows models but no dataset code; pipeline (data, training, evaluation,
+extraction runs, video inference) composes both; tools and bench are thin command lines on top. Every
+import counts, also one inside a function, so a cycle cannot be hidden by importing late.
+"""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+LAYER = {"models": 0, "extract": 1, "pipeline": 2, "tools": 3, "bench": 3}
+
+
+def _imports(path: Path) -> list[tuple[int, str]]:
+    """(line, top-level project package) of every import in the file, relative ones resolved."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    own = path.relative_to(ROOT).parts[0]
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name.split(".")[0]) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            found.append((node.lineno, own if node.level else (node.module or "").split(".")[0]))
+    return [(line, pkg) for line, pkg in found if pkg in LAYER]
+
+
+def test_imports_go_one_way():
+    wrong = []
+    for package, rank in LAYER.items():
+        for path in sorted((ROOT / package).rglob("*.py")):
+            for line, target in _imports(path):
+                if LAYER[target] > rank or (target in ("tools", "bench") and target != package):
+                    wrong.append(f"{path.relative_to(ROOT)}:{line} imports {target} (layer {package} may not)")
+    assert not wrong, "imports against the layer order:\n" + "\n".join(wrong)
+
+
+def test_models_need_only_torch_numpy_and_the_registry():
+    allowed = {"torch", "numpy", "mmengine", "__future__", "dataclasses", "typing", "math", "copy", "functools"}
+    odd = []
+    for path in sorted((ROOT / "models").glob("*.py")):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module] if isinstance(node, ast.ImportFrom) and not node.level else [])
+            odd += [f"{path.name}: {n}" for n in names if n and n.split(".")[0] not in allowed | {"models"}]
+    assert not odd, odd
