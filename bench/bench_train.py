@@ -22,14 +22,16 @@ def main() -> None:
     import torch
 
     from models import build_model
-    from pipeline.training import TRAIN_DEFAULTS, build_loaders, ensure_annotations, load_config
+    from pipeline.config import load_config
+    from pipeline.dataset import ensure_annotations
+    from pipeline.training import TRAIN_DEFAULTS, build_loaders
 
     cfg = load_config(CONFIG)
-    loader, _ = build_loaders(cfg, ensure_annotations(cfg), distributed=False)
+    loader, _ = build_loaders(cfg, ensure_annotations(cfg))
     workers = {**TRAIN_DEFAULTS, **cfg.train}["num_workers"]
     other = 1 if workers == 0 else 0
     cfg_other = load_config(CONFIG, {"train.num_workers": other})
-    loader_other, _ = build_loaders(cfg_other, ensure_annotations(cfg_other), distributed=False)
+    loader_other, _ = build_loaders(cfg_other, ensure_annotations(cfg_other))
     model = build_model(cfg.model).train()
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 

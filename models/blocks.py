@@ -13,7 +13,8 @@ class SpatialGraphConv(nn.Module):
     """Graph convolution over joints: sum_k W_k (X (A_k + B_k)), with a learnable offset B_k per partition.
 
     The offset (initialised at zero) is the learnable edge importance: it can strengthen, weaken or add
-    edges. X is multiplied by the graph before the 1x1 convolution when that is cheaper (C_in < C_out).
+    edges. X is aggregated over the graph first and the channels mixed after (one 1x1 convolution over
+    all K partitions).
     """
 
     def __init__(self, in_channels: int, out_channels: int, A: torch.Tensor, adaptive: bool = True):

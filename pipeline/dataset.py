@@ -1,17 +1,27 @@
-"""A dataset over an annotation file: one split name picks the samples, the pipeline makes the inputs."""
+"""A dataset over an annotation file: one split name picks the samples, the pipeline makes the inputs.
+
+Reproducibility: every sample's augmentation draws from its own generator seeded by (seed, epoch, index),
+so two runs with the same seed see the same inputs in the same order, whatever the number of loader
+workers (workers get copies of the dataset, so the epoch travels with each index: `EpochSampler` hands
+out (epoch, index) pairs).
+"""
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
-from torch.utils.data import Dataset
+import torch
+from torch.utils.data import Dataset, DistributedSampler, Sampler
 
 from .annotations import load_annotations
+from .config import resolve
+from .nwucla import DEFAULT_ANN as DEFAULT_NWUCLA_ANN
+from .nwucla import import_nwucla
 from .transforms import build_pipeline
 
 
 class SkeletonDataset(Dataset):
-    def __init__(self, ann_file: str | Path, split: str, pipeline: list, repeat: int = 1, seed: int | None = None):
+    def __init__(self, ann_file: str | Path, split: str, pipeline: list, repeat: int = 1, seed: int = 0):
         data = load_annotations(ann_file)
         if split not in data["split"]:
             raise ValueError(f"{ann_file}: no split {split!r}; it has {', '.join(sorted(data['split']))}")
@@ -23,18 +33,51 @@ class SkeletonDataset(Dataset):
         self.repeat = repeat
         self.seed = seed
         self.ann_file, self.split = Path(ann_file), split
+        self[0]  # a record the pipeline cannot use fails here, in one line, not inside a loader worker
 
     def __len__(self) -> int:
         return len(self.records) * self.repeat
 
-    @property
-    def labels(self) -> np.ndarray:
-        return np.array([r["label"] for r in self.records])
-
-    def __getitem__(self, i: int) -> dict:
+    def __getitem__(self, key: int | tuple[int, int]) -> dict:
+        epoch, i = key if isinstance(key, tuple) else (0, key)
         rec = dict(self.records[i % len(self.records)])
-        if self.seed is not None:  # deterministic augmentation (tests, test-time)
-            rec["rng"] = np.random.default_rng((self.seed, i))
+        rec["rng"] = np.random.default_rng((self.seed, epoch, i))
         out = self.pipeline(rec)
         out.pop("rng", None)
         return out
+
+
+class EpochSampler(Sampler):
+    """Shuffled indices (seeded by seed and epoch; this rank's share under DDP), each tagged with the epoch."""
+
+    def __init__(self, dataset: Dataset, seed: int = 0, num_replicas: int = 1, rank: int = 0):
+        self.order = DistributedSampler(dataset, num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed)
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        self.order.set_epoch(epoch)
+
+    def __iter__(self):
+        return ((self.epoch, int(i)) for i in self.order)
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+
+def ensure_annotations(cfg) -> Path:
+    """The config's annotation file; NW-UCLA's is imported from the shipped archive on first use."""
+    ann = resolve(cfg.ann_file)
+    if not ann.exists():
+        if cfg.dataset == "nwucla" and ann == DEFAULT_NWUCLA_ANN:
+            import_nwucla(out=ann)
+        else:
+            raise FileNotFoundError(f"{ann}: annotation file not found; build it with `make extract DATASET="
+                                    f"{cfg.dataset} DATA_ROOT=...` (or point ann_file at a pyskl *_3danno.pkl)")
+    return ann
+
+
+def test_loader(cfg, ann: Path, pipeline: list, batch_size: int, seed: int = 0) -> torch.utils.data.DataLoader:
+    """The test split in order, no workers (the test pipelines are cheap and deterministic)."""
+    dataset = SkeletonDataset(ann, cfg.test_split, pipeline, seed=seed)
+    return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0)

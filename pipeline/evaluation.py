@@ -14,7 +14,33 @@ import torch
 
 from extract.fileio import atomic_json_dump, atomic_open, remove_stale_temps
 
+from .checkpoint import load_model
+from .dataset import ensure_annotations, test_loader
+
 REPORT_FILES = ("metrics.json", "per_class.csv", "confusion.png", "scores.npz")
+
+
+def evaluate(cfg, checkpoint: Path, out_dir: Path) -> dict[str, float]:
+    """Evaluate a checkpoint on the config's test split; write the reports into out_dir.
+
+    Model and inputs come from the checkpoint's own metadata when it carries them (as in video inference),
+    so a checkpoint is measured the way it was trained even after the config file has moved on."""
+    ann = ensure_annotations(cfg)
+    loaded = load_model(checkpoint, model_cfg=dict(cfg.model), test_pipeline=list(cfg.test_pipeline))
+    loader = test_loader(cfg, ann, loaded.pipeline_cfg, batch_size=cfg.get("train", {}).get("test_batch_size", 64))
+    check_labels(loader.dataset.records, len(loaded.class_names), ann)
+    scores, labels, sample_names = predict_scores(loaded.model, loader)
+    return write_report(out_dir, scores, labels, sample_names, loaded.class_names,
+                        title=f"{cfg.name} on {cfg.test_split}")
+
+
+def check_labels(records: list[dict], num_classes: int, ann: Path) -> None:
+    """Every label must name one of the model's classes (else the metrics fail far from the cause)."""
+    for rec in records:
+        label = rec["label"]
+        if not 0 <= label < num_classes:
+            raise ValueError(f"{ann}: sample {rec['frame_dir']} has label {label!r}, outside the model's "
+                             f"{num_classes} classes (0..{num_classes - 1})")
 
 
 @torch.no_grad()

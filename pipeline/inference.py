@@ -16,355 +16,23 @@ Why it is built this way:
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-# The project's default model, in ONE place (trained by `make train CONFIG=configs/pggcn_nwucla_default.py`).
-DEFAULT_CHECKPOINT = ROOT / "checkpoints" / "pggcn_nwucla_default.pth"
-DEFAULT_CONFIG = "configs/pggcn_nwucla_default.py"
+from extract import video as vio
+from extract.multiperson import track_poses
+from extract.overlay import write_overlay
+
+from .predictor import (DEFAULT_CHECKPOINT, DEFAULT_CONFIG, InferenceError, ModelProcess,  # noqa: F401
+                        Predictor, _one_line, how_to_get_checkpoint, load_predictor)
+from .video_records import build_record, map_tracks
+from .video_result import InferenceResult, summary_text  # noqa: F401
+from .windows import auto_pose_every, label_per_frame, pick_persons, plan_windows  # noqa: F401
+
 DEFAULT_WINDOW = 64  # frames; used when the checkpoint's config names no clip length
 MAX_POSE_WIDTH = 960  # frames are decoded at most this wide for the landmarker (it runs at 224/256 px anyway)
-
-
-class InferenceError(ValueError):
-    """A problem with the user's input (video or checkpoint), told in one line."""
-
-
-def how_to_get_checkpoint(path: str | Path) -> str:
-    return (f"{path}: no usable checkpoint; train one with `make train CONFIG={DEFAULT_CONFIG}` and copy the "
-            f"run's best checkpoint to {DEFAULT_CHECKPOINT.relative_to(ROOT)}, or pass --checkpoint PATH")
-
-
-# ----------------------------------------------------------------------------------------------- model
-
-
-@dataclass
-class Predictor:
-    """A checkpoint's model with what inference needs from its metadata."""
-
-    model: Any
-    class_names: list[str]
-    layout: str
-    pipeline: Callable[[dict], dict]
-    num_person: int
-    clip_len: int | None
-    device: str
-    checkpoint: Path
-    uses_pose: bool = True
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.class_names)
-
-    def predict(self, records: list[dict], batch_size: int = 16) -> np.ndarray:
-        """Records -> class probabilities (N, num_classes), averaged over the pipeline's test clips."""
-        import torch
-
-        samples = [self.pipeline(dict(r)) for r in records]
-        out = []
-        with torch.inference_mode():
-            for i in range(0, len(samples), batch_size):
-                chunk = samples[i:i + batch_size]
-                skel, pose, clips = _stack_inputs(chunk)
-                skel = skel.to(self.device)
-                pose = pose.to(self.device) if (pose is not None and self.uses_pose) else None
-                logits = self.model(skel, pose)  # (B * clips, num_classes)
-                prob = torch.softmax(logits.float(), dim=-1).reshape(len(chunk), clips, -1).mean(1)
-                out.append(prob.cpu().numpy())
-        return np.concatenate(out) if out else np.zeros((0, self.num_classes), np.float32)
-
-
-def _stack_inputs(samples: list[dict]):
-    """Pipeline outputs -> skeleton, pose (B * clips, 3, T, V, M) tensors and the clip count."""
-    import torch
-
-    def as5(x):
-        x = torch.as_tensor(np.asarray(x), dtype=torch.float32)
-        return x[None] if x.dim() == 4 else x  # (clips, C, T, V, M)
-
-    skel = [as5(s["skeleton"]) for s in samples]
-    clips = skel[0].shape[0]
-    pose = None
-    if all(s.get("pose") is not None for s in samples):
-        pose = torch.cat([as5(s["pose"]) for s in samples])
-    return torch.cat(skel), pose, clips
-
-
-def load_predictor(checkpoint: str | Path | None = None, device: str = "cpu") -> Predictor:
-    """Load a checkpoint (plain state dict + JSON meta) and its model; every failure is one InferenceError."""
-    path = Path(checkpoint) if checkpoint is not None else DEFAULT_CHECKPOINT
-    if not path.is_file():
-        raise InferenceError(how_to_get_checkpoint(path))
-    import torch
-
-    from pipeline.checkpoint import load_model
-
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise InferenceError(f"--device {device}: CUDA is not available on this machine (use --device cpu)")
-    try:
-        loaded = load_model(path, device=device)
-        if not loaded.meta.get("class_names"):
-            raise ValueError("not a PG-GCN checkpoint for inference (its metadata lacks class_names)")
-        return Predictor(model=loaded.model, class_names=loaded.class_names, layout=loaded.layout,
-                         pipeline=loaded.pipeline, num_person=_num_person(loaded.pipeline_cfg),
-                         clip_len=_clip_len(loaded.pipeline_cfg), device=device, checkpoint=path,
-                         uses_pose=bool(getattr(loaded.model, "pose_input", "heatmap")))
-    except (ValueError, TypeError) as e:  # the loader's one-line reasons (not a checkpoint, unknown type, ...)
-        raise InferenceError(_one_line(e, path)) from None
-
-
-def _clip_len(pipeline_cfg: list) -> int | None:
-    for t in pipeline_cfg:
-        if isinstance(t, dict) and "clip_len" in t:
-            return _positive(t["clip_len"], "clip_len")
-    return None
-
-
-def _num_person(pipeline_cfg: list) -> int:
-    for t in pipeline_cfg:
-        if isinstance(t, dict) and "num_person" in t:
-            return _positive(t["num_person"], "num_person")
-    return 2
-
-
-def _positive(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= 100_000:
-        raise ValueError(f"its test pipeline's {name} must be a positive integer, got {value!r}")
-    return value
-
-
-def _one_line(e: BaseException, path: Path | None = None) -> str:
-    msg = " ".join(str(e).split()) or type(e).__name__
-    if path is not None and str(path) not in msg:
-        msg = f"{path}: {msg}"
-    return msg
-
-
-class ModelProcess:
-    """`load_predictor` in a child process, started before the pose stage and used after it.
-
-    Importing torch and building the model take about 3 s of CPU here, as long as a short clip's whole
-    budget. In a thread they would fight the pose stage for the GIL (measured: the landmarkers' start-up
-    went from 1.7 s to 5 s); a child process overlaps them on the other core for real. The child answers
-    on a pipe: ('ready', info) or ('error', one line) after loading, then ('probs', array) per batch.
-    """
-
-    def __init__(self, checkpoint: str | Path, device: str = "cpu"):
-        import multiprocessing as mp
-
-        ctx = mp.get_context("spawn")  # a clean interpreter: the parent may already run threads
-        self.checkpoint = Path(checkpoint)
-        self._conn, child = ctx.Pipe()
-        self._proc = ctx.Process(target=_serve_model, args=(child, str(checkpoint), device), daemon=True,
-                                 name="pggcn-model")
-        self._proc.start()
-        child.close()
-        self.info: dict | None = None
-
-    def _receive(self, expect: str):
-        try:
-            kind, payload = self._conn.recv()
-        except (EOFError, OSError):
-            raise InferenceError(f"{self.checkpoint}: the model process ended unexpectedly "
-                                 f"(exit code {self._proc.exitcode})") from None
-        if kind == "error":
-            raise InferenceError(payload)
-        if kind != expect:
-            raise RuntimeError(f"model process sent {kind!r}, expected {expect!r}")
-        return payload
-
-    def check(self) -> None:
-        """Raise now if loading failed (non-blocking), so a bad checkpoint stops the pose stage early."""
-        if self.info is None and self._conn.poll():
-            self.info = self._receive("ready")
-
-    def wait(self) -> "ModelProcess":
-        if self.info is None:
-            self.info = self._receive("ready")
-        return self
-
-    def __getattr__(self, name: str):  # class_names, layout, num_person, clip_len, num_classes
-        info = self.__dict__.get("info")
-        if info is not None and name in info:
-            return info[name]
-        raise AttributeError(name)
-
-    def predict(self, records: list[dict]) -> np.ndarray:
-        self.wait()
-        self._conn.send(records)
-        return self._receive("probs")
-
-    def close(self) -> None:
-        """Tell the child to exit; do not wait for it (it skips torch's slow interpreter teardown)."""
-        try:
-            self._conn.send(None)
-        except (OSError, ValueError):
-            pass
-        self._conn.close()
-
-
-def _serve_model(conn, checkpoint: str, device: str) -> None:
-    import os
-
-    try:
-        try:
-            pred = load_predictor(checkpoint, device)
-        except InferenceError as e:
-            conn.send(("error", str(e)))
-            return
-        except Exception as e:  # a bug or an unforeseen file problem: still one line for the user
-            conn.send(("error", _one_line(e, Path(checkpoint))))
-            return
-        conn.send(("ready", dict(class_names=pred.class_names, layout=pred.layout, num_person=pred.num_person,
-                                 clip_len=pred.clip_len, num_classes=pred.num_classes)))
-        while True:
-            try:
-                records = conn.recv()
-            except EOFError:
-                break
-            if records is None:
-                break
-            try:
-                conn.send(("probs", pred.predict(records)))
-            except Exception as e:
-                conn.send(("error", f"{checkpoint}: the model failed on this video's input ({_one_line(e)})"))
-    finally:
-        conn.close()
-        os._exit(0)  # nothing left to clean up; torch's teardown would cost about a second
-
-
-# --------------------------------------------------------------------------------------------- windows
-
-
-def plan_windows(frames: int, window: int, stride: int) -> list[tuple[int, int]]:
-    """[start, end) windows of `window` frames every `stride`, the last one flush with the clip's end."""
-    if frames <= 0:
-        return []
-    if window <= 0 or stride <= 0:
-        raise ValueError(f"window and stride must be positive, got {window} and {stride}")
-    if frames <= window:
-        return [(0, frames)]
-    starts = list(range(0, frames - window + 1, stride))
-    if starts[-1] + window < frames:
-        starts.append(frames - window)
-    return [(s, s + window) for s in starts]
-
-
-def pick_persons(present: np.ndarray, start: int, end: int, max_persons: int) -> np.ndarray:
-    """Track indices (K,) of the persons seen in most frames of [start, end), at most `max_persons`,
-    in track order (order of first appearance, as body order in training follows appearance)."""
-    counts = present[:, start:end].sum(axis=1)  # (K,)
-    order = np.argsort(-counts, kind="stable")[:max_persons]
-    order = order[counts[order] > 0]
-    return np.sort(order)
-
-
-@dataclass
-class MappedTracks:
-    """Tracks mapped to the model's layout. keypoint/pose_world (K, T, V, 3) Kinect axes, metres;
-    pose_keypoint (K, T, V, 2) pixels; pose_score (K, T, V); present (K, T)."""
-
-    ids: list[int]
-    keypoint: np.ndarray
-    pose_keypoint: np.ndarray
-    pose_score: np.ndarray
-    present: np.ndarray
-
-
-def map_tracks(poses, layout: str) -> MappedTracks:
-    """BlazePose-33 tracks -> the checkpoint's joint layout (ordinary video: not mirrored)."""
-    from extract.mapping import map_keypoints, world_to_kinect
-
-    if not poses.tracks:
-        z = np.zeros((0, poses.frames), bool)
-        return MappedTracks([], np.zeros((0, poses.frames, 0, 3), np.float32),
-                            np.zeros((0, poses.frames, 0, 2), np.float32), np.zeros((0, poses.frames, 0), np.float32), z)
-    kp = np.stack([t.keypoints for t in poses.tracks])  # (K, T, 33, 2)
-    sc = np.stack([t.scores for t in poses.tracks])  # (K, T, 33)
-    wd = np.stack([t.world for t in poses.tracks])  # (K, T, 33, 3), MediaPipe axes
-    present = np.stack([t.present for t in poses.tracks])  # (K, T)
-    pk, ps = map_keypoints(kp, sc, source="blazepose33", target=layout, mirrored=False)
-    world, _ = map_keypoints(wd, sc, source="blazepose33", target=layout, mirrored=False)
-    world = world_to_kinect(world, mirrored=False)
-    absent = ~present
-    pk[absent], ps[absent], world[absent] = 0, 0, 0  # absent frames are exact zeros, as in training
-    return MappedTracks([t.id for t in poses.tracks], world.astype(np.float32), pk.astype(np.float32),
-                        ps.astype(np.float32), present)
-
-
-def build_record(mapped: MappedTracks, persons: np.ndarray, start: int, end: int, name: str,
-                 size: tuple[int, int], layout: str) -> dict:
-    """One window as an annotation record (docs/ARCHITECTURE.md) without a label."""
-    sl = (persons, slice(start, end))
-    world = mapped.keypoint[sl]  # (M, T, V, 3)
-    return dict(
-        frame_dir=name, total_frames=end - start, img_shape=tuple(size), original_shape=tuple(size), layout=layout,
-        keypoint=world.copy(), pose_world=world.copy(), pose_keypoint=mapped.pose_keypoint[sl].copy(),
-        pose_score=mapped.pose_score[sl].copy(), pose_source="mediapipe", pose_mirrored=False,
-        pose_frames=end - start,
-    )
-
-
-# ------------------------------------------------------------------------------------------ whole run
-
-
-@dataclass
-class InferenceResult:
-    video: str
-    frames: int
-    fps: float
-    width: int
-    height: int
-    class_names: list[str]
-    persons: list[dict]
-    probs: np.ndarray | None  # (num_classes,) whole clip
-    windows: list[dict]
-    window_probs: np.ndarray  # (W, num_classes), rows of windows without persons are NaN
-    timings: dict = field(default_factory=dict)
-    frame_labels: list[str | None] = field(default_factory=list)
-
-    def top(self, probs: np.ndarray, k: int) -> list[dict]:
-        order = np.argsort(-probs, kind="stable")[:k]
-        return [dict(label=self.class_names[i], class_id=int(i), score=round(float(probs[i]), 6)) for i in order]
-
-    def to_json(self, topk: int = 5) -> dict:
-        windows = []
-        for w, p in zip(self.windows, self.window_probs):
-            preds = self.top(p, topk) if np.isfinite(p).all() else []
-            windows.append(dict(start=w["start"], end=w["end"], persons=w["persons"], predictions=preds))
-        return dict(
-            video=self.video, frames=self.frames, fps=round(float(self.fps), 3), width=self.width,
-            height=self.height, persons=self.persons,
-            predictions=self.top(self.probs, topk) if self.probs is not None else [],
-            windows=windows, timings={k: round(float(v), 3) for k, v in self.timings.items()},
-        )
-
-
-def label_per_frame(frames: int, windows: list[tuple[int, int]], window_probs: np.ndarray,
-                    class_names: list[str]) -> list[str | None]:
-    """The label shown on each frame: that of the labelled window whose centre is nearest."""
-    ok = np.flatnonzero(np.isfinite(window_probs).all(axis=1)) if len(window_probs) else np.zeros(0, int)
-    if ok.size == 0:
-        return [None] * frames
-    centres = np.array([(windows[i][0] + windows[i][1] - 1) / 2 for i in ok])
-    nearest = ok[np.abs(np.arange(frames)[:, None] - centres[None, :]).argmin(axis=1)]  # (T,)
-    best = window_probs[ok].argmax(axis=1)
-    text = {int(i): f"{class_names[b]} {window_probs[i, b]:.2f}" for i, b in zip(ok, best)}
-    return [text[int(i)] for i in nearest]
-
-
-def auto_pose_every(fps: float) -> int:
-    """Landmarker on every 2nd frame of videos at 20 fps or more (the skipped frames are interpolated).
-
-    Why: on a 2-core CPU the landmarker manages ~25-35 frames/s, short of real time once start-up is
-    counted; actions change little in 1/15 s, and the test pipeline resamples each window to the
-    model's clip length anyway. Slower videos keep every frame. `--pose-every 1` turns this off.
-    """
-    return 2 if fps >= 20 else 1
 
 
 def infer_video(video: str | Path, predictor: Predictor | None = None, checkpoint: str | Path | None = None,
@@ -401,8 +69,6 @@ def infer_video(video: str | Path, predictor: Predictor | None = None, checkpoin
 
 def _run(video: Path, info: dict, predictor, remote: ModelProcess | None, t0: float, window, stride, overlay,
          progress: bool, workers, pose_width: int, pose_every) -> InferenceResult:
-    from extract.multiperson import track_poses
-
     timings: dict[str, float] = {}
 
     def started_pose() -> None:
@@ -466,8 +132,6 @@ def _run(video: Path, info: dict, predictor, remote: ModelProcess | None, t0: fl
     )
     result.frame_labels = label_per_frame(poses.frames, spans, window_probs, result.class_names)
     if overlay is not None:
-        from extract.overlay import write_overlay
-
         t_ov = time.perf_counter()
         bar = _bar(poses.frames, "overlay", progress)
         try:
@@ -483,33 +147,14 @@ def _run(video: Path, info: dict, predictor, remote: ModelProcess | None, t0: fl
     return result
 
 
-def summary_text(result: InferenceResult, topk: int = 5) -> str:
-    """The few lines a person reads after a run."""
-    t = result.timings
-    lines = [f"{result.video}: {result.frames} frames, {result.width}x{result.height} at {result.fps:.2f} fps; "
-             f"{len(result.persons)} person track(s): "
-             + ", ".join(f"id {p['id']} ({p['frames_present']} frames)" for p in result.persons)]
-    if result.probs is not None:
-        lines.append(f"top-{topk} over {sum(np.isfinite(result.window_probs).all(axis=1))} window(s):")
-        lines += [f"  {p['score']:6.1%}  {p['label']}" for p in result.top(result.probs, topk)]
-    lines.append(f"pose {t.get('pose_fps', 0):.1f} frames/s; whole run {t.get('total_s', 0):.1f} s "
-                 f"({t.get('frames_per_s', 0):.1f} frames/s, start-up {t.get('startup_s', 0):.1f} s)")
-    return "\n".join(lines)
-
-
 def _bar(total: int, desc: str, enabled: bool):
     from tqdm import tqdm
 
     return tqdm(total=total or None, desc=desc, unit="frame", disable=not enabled, leave=False, dynamic_ncols=True)
 
 
-# ------------------------------------------------------------------------------------------- video io
-
-
 def open_video(path: Path) -> dict:
     """Frame count, fps and size of a video, or an InferenceError saying what is wrong with it."""
-    from extract import video as vio
-
     try:
         info = vio.probe_video(path)
     except Exception as e:  # the reader's own one-line reasons (not a video, corrupt, ...)
@@ -536,8 +181,6 @@ def _declared_frames(path: Path) -> int:
 
 def read_frames(path: Path, max_width: int | None = None, rgb: bool = True):
     """Frames of the video (RGB for the landmarker, BGR for drawing), at most `max_width` wide."""
-    from extract import video as vio
-
     try:
         yield from vio.iter_frames(path, max_width=max_width, rgb=rgb)
     except InferenceError:

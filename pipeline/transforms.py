@@ -41,10 +41,12 @@ class SelectSkeleton:
         source = self.source
         if source == "mixed":
             source = "kinect" if (self.test_mode or _rng(results).random() < 0.5) else "estimated"
-        if source == "estimated" and results.get("pose_world") is not None:
+        if source == "estimated":
+            if results.get("pose_world") is None:
+                raise ValueError(f"{results.get('frame_dir')}: skeleton_source={self.source} needs the estimator's "
+                                 f"3D joints (pose_world), which this record lacks (extracted with POSE=none, or "
+                                 f"by a 2D-only backend such as mmpose); use skeleton_source='kinect'")
             joints = results["pose_world"]
-        elif source == "estimated" and "keypoint" not in results:
-            raise ValueError(f"{results.get('frame_dir')}: skeleton_source=estimated needs pose_world")
         else:
             joints = results["keypoint"]
         results["joints"] = np.asarray(joints, dtype=np.float32)

@@ -35,10 +35,30 @@ def test_graph_partitions_are_normalised():
     assert A.shape == (3, 25, 25)
     np.testing.assert_array_equal(A[0], np.eye(25))
     for k in (1, 2):
-        col = A[k].sum(axis=0)
-        assert np.allclose(col[col > 0], 1.0)
+        row = A[k].sum(axis=1)  # each target joint averages what it receives
+        assert np.allclose(row[row > 0], 1.0)
     # spine_mid (1) sends to spine_shoulder (20) inward; the reverse is outward
     assert A[1][20, 1] > 0 and A[2][1, 20] > 0 and A[1][1, 20] == 0
+    # spine_shoulder (the root) receives inward from spine_mid, neck and both shoulders: a quarter each
+    assert A[1][20, 1] == A[1][20, 2] == A[1][20, 4] == A[1][20, 8] == pytest.approx(1 / 4)
+
+
+def test_graph_convention_matches_st_gcn_on_a_hand_computed_graph():
+    """Three joints, a and b both hang from the root.
+
+    ST-GCN (A[source, target], normalize_digraph = A D^-1, x A): the root receives inward from a and b with
+    weight 1/2 each; each child receives outward from the root with weight 1. Here rows are targets."""
+    from models.layouts import JointLayout
+
+    lay = JointLayout("tiny3", ("root", "a", "b"), parents=(0, 0, 0), center=0, flip_pairs=())
+    A = Graph(lay).A
+    np.testing.assert_allclose(A[1], [[0, 0.5, 0.5], [0, 0, 0], [0, 0, 0]])  # inward: root averages a and b
+    np.testing.assert_allclose(A[2], [[0, 0, 0], [1, 0, 0], [1, 0, 0]])  # outward: a and b each take the root
+    st_gcn_inward = np.array([[0, 0, 0], [1, 0, 0], [1, 0, 0]], float)  # [source, target]
+    st_gcn_inward = st_gcn_inward @ np.diag(1 / np.maximum(st_gcn_inward.sum(0), 1e-12) * (st_gcn_inward.sum(0) > 0))
+    np.testing.assert_allclose(A[1], st_gcn_inward.T)
+    x = np.array([[1.0, 10.0, 20.0]])  # one feature per joint
+    np.testing.assert_allclose(x @ A[1].T, [[15.0, 0, 0]])  # the root gets the mean of its children
 
 
 def test_missing_second_person_changes_nothing_for_the_first():

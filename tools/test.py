@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 
 from pipeline.cli import ArgumentParser, run_cli
-from pipeline.evaluation import REPORT_FILES
+from pipeline.evaluation import REPORT_FILES, evaluate
 from extract.fileio import refuse_overwriting_inputs
-from pipeline.training import default_work_dir, evaluate, load_config, parse_cfg_options
+from pipeline.config import default_work_dir, load_config, parse_cfg_options
 
 
 def _main(argv=None) -> int:

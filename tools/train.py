@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 
 from pipeline.cli import ArgumentParser, run_cli
-from pipeline.training import load_config, parse_cfg_options, train
+from pipeline.config import load_config, parse_cfg_options
+from pipeline.training import train
 
 
 def _main(argv=None) -> int:

@@ -3,9 +3,10 @@
 # weight decay 5e-4, 5 warm-up epochs + cosine, 65 epochs.
 model = dict(type='PGGCN', layout='ntu25', streams=('joint', 'velocity', 'bone'), pose_input='heatmap',
              fusion='pgam', branch_channels=(32, 48), main_channels=(128, 128), kernel_size=5, dropout=0.25)
-skeleton_source = 'kinect'  # kinect | estimated | mixed (estimated = the pose estimator's 3D joints)
+skeleton_source = 'kinect'  # kinect | estimated | mixed (estimated = the pose estimator's 3D joints); applied
+# to every SelectSkeleton below when the config is loaded, so a child config or --cfg-options can change it
 train_pipeline = [
-    dict(type='SelectSkeleton', source=skeleton_source),
+    dict(type='SelectSkeleton'),
     dict(type='CentreSkeleton', align=True),
     dict(type='UniformSample', clip_len=100),
     dict(type='RandomRotate', max_deg=15),
@@ -14,7 +15,7 @@ train_pipeline = [
     dict(type='PackInputs', num_person=2),
 ]
 test_pipeline = [
-    dict(type='SelectSkeleton', source=skeleton_source, test_mode=True),
+    dict(type='SelectSkeleton', test_mode=True),
     dict(type='CentreSkeleton', align=True),
     dict(type='UniformSample', clip_len=100, num_clips=1, test_mode=True),
     dict(type='PoseInput', fallback='kinect_color'),

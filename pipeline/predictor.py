@@ -1,0 +1,224 @@
+"""A checkpoint as a predictor for video windows, in this process or in a child process.
+
+`load_predictor` turns a checkpoint into a model and its own test pipeline (through
+`pipeline.checkpoint.load_model`, the one loader that evaluation and inference share); `ModelProcess` does
+the same in a child process so that loading torch and the model overlaps the pose stage. Every problem
+with the checkpoint is an `InferenceError`: one line naming the file.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from .config import ROOT
+
+# The project's default model, in ONE place (trained by `make train CONFIG=configs/pggcn_nwucla_default.py`).
+DEFAULT_CHECKPOINT = ROOT / "checkpoints" / "pggcn_nwucla_default.pth"
+DEFAULT_CONFIG = "configs/pggcn_nwucla_default.py"
+
+
+class InferenceError(ValueError):
+    """A problem with the user's input (video or checkpoint), told in one line."""
+
+
+def how_to_get_checkpoint(path: str | Path) -> str:
+    return (f"{path}: no usable checkpoint; train one with `make train CONFIG={DEFAULT_CONFIG}` and copy the "
+            f"run's best checkpoint to {DEFAULT_CHECKPOINT.relative_to(ROOT)}, or pass --checkpoint PATH")
+
+
+@dataclass
+class Predictor:
+    """A checkpoint's model with what inference needs from its metadata."""
+
+    model: Any
+    class_names: list[str]
+    layout: str
+    pipeline: Callable[[dict], dict]
+    num_person: int
+    clip_len: int | None
+    device: str
+    checkpoint: Path
+    uses_pose: bool = True
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def predict(self, records: list[dict], batch_size: int = 16) -> np.ndarray:
+        """Records -> class probabilities (N, num_classes), averaged over the pipeline's test clips."""
+        import torch
+
+        samples = [self.pipeline(dict(r)) for r in records]
+        out = []
+        with torch.inference_mode():
+            for i in range(0, len(samples), batch_size):
+                chunk = samples[i:i + batch_size]
+                skel, pose, clips = _stack_inputs(chunk)
+                skel = skel.to(self.device)
+                pose = pose.to(self.device) if (pose is not None and self.uses_pose) else None
+                logits = self.model(skel, pose)  # (B * clips, num_classes)
+                prob = torch.softmax(logits.float(), dim=-1).reshape(len(chunk), clips, -1).mean(1)
+                out.append(prob.cpu().numpy())
+        return np.concatenate(out) if out else np.zeros((0, self.num_classes), np.float32)
+
+
+def _stack_inputs(samples: list[dict]):
+    """Pipeline outputs -> skeleton, pose (B * clips, 3, T, V, M) tensors and the clip count."""
+    import torch
+
+    def as5(x):
+        x = torch.as_tensor(np.asarray(x), dtype=torch.float32)
+        return x[None] if x.dim() == 4 else x  # (clips, C, T, V, M)
+
+    skel = [as5(s["skeleton"]) for s in samples]
+    clips = skel[0].shape[0]
+    pose = None
+    if all(s.get("pose") is not None for s in samples):
+        pose = torch.cat([as5(s["pose"]) for s in samples])
+    return torch.cat(skel), pose, clips
+
+
+def load_predictor(checkpoint: str | Path | None = None, device: str = "cpu") -> Predictor:
+    """Load a checkpoint (plain state dict + JSON meta) and its model; every failure is one InferenceError."""
+    path = Path(checkpoint) if checkpoint is not None else DEFAULT_CHECKPOINT
+    if not path.is_file():
+        raise InferenceError(how_to_get_checkpoint(path))
+    import torch  # here, not at the top: the CLI's parent process must not pay for torch (see ModelProcess)
+
+    from .checkpoint import load_model  # imports torch and the models
+
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise InferenceError(f"--device {device}: CUDA is not available on this machine (use --device cpu)")
+    try:
+        loaded = load_model(path, device=device)
+        if not loaded.meta.get("class_names"):
+            raise ValueError("not a PG-GCN checkpoint for inference (its metadata lacks class_names)")
+        return Predictor(model=loaded.model, class_names=loaded.class_names, layout=loaded.layout,
+                         pipeline=loaded.pipeline, num_person=_num_person(loaded.pipeline_cfg),
+                         clip_len=_clip_len(loaded.pipeline_cfg), device=device, checkpoint=path,
+                         uses_pose=bool(getattr(loaded.model, "pose_input", "heatmap")))
+    except (ValueError, TypeError) as e:  # the loader's one-line reasons (not a checkpoint, unknown type, ...)
+        raise InferenceError(_one_line(e, path)) from None
+
+
+def _clip_len(pipeline_cfg: list) -> int | None:
+    for t in pipeline_cfg:
+        if isinstance(t, dict) and "clip_len" in t:
+            return _positive(t["clip_len"], "clip_len")
+    return None
+
+
+def _num_person(pipeline_cfg: list) -> int:
+    for t in pipeline_cfg:
+        if isinstance(t, dict) and "num_person" in t:
+            return _positive(t["num_person"], "num_person")
+    return 2
+
+
+def _positive(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= 100_000:
+        raise ValueError(f"its test pipeline's {name} must be a positive integer, got {value!r}")
+    return value
+
+
+def _one_line(e: BaseException, path: Path | None = None) -> str:
+    msg = " ".join(str(e).split()) or type(e).__name__
+    if path is not None and str(path) not in msg:
+        msg = f"{path}: {msg}"
+    return msg
+
+
+class ModelProcess:
+    """`load_predictor` in a child process, started before the pose stage and used after it.
+
+    Importing torch and building the model take about 3 s of CPU here, as long as a short clip's whole
+    budget. In a thread they would fight the pose stage for the GIL (measured: the landmarkers' start-up
+    went from 1.7 s to 5 s); a child process overlaps them on the other core for real. The child answers
+    on a pipe: ('ready', info) or ('error', one line) after loading, then ('probs', array) per batch.
+    """
+
+    def __init__(self, checkpoint: str | Path, device: str = "cpu"):
+        import multiprocessing as mp
+
+        ctx = mp.get_context("spawn")  # a clean interpreter: the parent may already run threads
+        self.checkpoint = Path(checkpoint)
+        self._conn, child = ctx.Pipe()
+        self._proc = ctx.Process(target=_serve_model, args=(child, str(checkpoint), device), daemon=True,
+                                 name="pggcn-model")
+        self._proc.start()
+        child.close()
+        self.info: dict | None = None
+
+    def _receive(self, expect: str):
+        try:
+            kind, payload = self._conn.recv()
+        except (EOFError, OSError):
+            raise InferenceError(f"{self.checkpoint}: the model process ended unexpectedly "
+                                 f"(exit code {self._proc.exitcode})") from None
+        if kind == "error":
+            raise InferenceError(payload)
+        if kind != expect:
+            raise RuntimeError(f"model process sent {kind!r}, expected {expect!r}")
+        return payload
+
+    def check(self) -> None:
+        """Raise now if loading failed (non-blocking), so a bad checkpoint stops the pose stage early."""
+        if self.info is None and self._conn.poll():
+            self.info = self._receive("ready")
+
+    def wait(self) -> "ModelProcess":
+        if self.info is None:
+            self.info = self._receive("ready")
+        return self
+
+    def __getattr__(self, name: str):  # class_names, layout, num_person, clip_len, num_classes
+        info = self.__dict__.get("info")
+        if info is not None and name in info:
+            return info[name]
+        raise AttributeError(name)
+
+    def predict(self, records: list[dict]) -> np.ndarray:
+        self.wait()
+        self._conn.send(records)
+        return self._receive("probs")
+
+    def close(self) -> None:
+        """Tell the child to exit; do not wait for it (it skips torch's slow interpreter teardown)."""
+        try:
+            self._conn.send(None)
+        except (OSError, ValueError):
+            pass
+        self._conn.close()
+
+
+def _serve_model(conn, checkpoint: str, device: str) -> None:
+    import os
+
+    try:
+        try:
+            pred = load_predictor(checkpoint, device)
+        except InferenceError as e:
+            conn.send(("error", str(e)))
+            return
+        except Exception as e:  # a bug or an unforeseen file problem: still one line for the user
+            conn.send(("error", _one_line(e, Path(checkpoint))))
+            return
+        conn.send(("ready", dict(class_names=pred.class_names, layout=pred.layout, num_person=pred.num_person,
+                                 clip_len=pred.clip_len, num_classes=pred.num_classes)))
+        while True:
+            try:
+                records = conn.recv()
+            except EOFError:
+                break
+            if records is None:
+                break
+            try:
+                conn.send(("probs", pred.predict(records)))
+            except Exception as e:
+                conn.send(("error", f"{checkpoint}: the model failed on this video's input ({_one_line(e)})"))
+    finally:
+        conn.close()
+        os._exit(0)  # nothing left to clean up; torch's teardown would cost about a second

@@ -1,0 +1,53 @@
+"""What a video run returns: per-window probabilities, the whole clip's top-k, persons and timings; its JSON
+form (the keys `tools/infer_video.py --json` promises) and the summary a person reads."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class InferenceResult:
+    video: str
+    frames: int
+    fps: float
+    width: int
+    height: int
+    class_names: list[str]
+    persons: list[dict]
+    probs: np.ndarray | None  # (num_classes,) whole clip
+    windows: list[dict]
+    window_probs: np.ndarray  # (W, num_classes), rows of windows without persons are NaN
+    timings: dict = field(default_factory=dict)
+    frame_labels: list[str | None] = field(default_factory=list)
+
+    def top(self, probs: np.ndarray, k: int) -> list[dict]:
+        order = np.argsort(-probs, kind="stable")[:k]
+        return [dict(label=self.class_names[i], class_id=int(i), score=round(float(probs[i]), 6)) for i in order]
+
+    def to_json(self, topk: int = 5) -> dict:
+        windows = []
+        for w, p in zip(self.windows, self.window_probs):
+            preds = self.top(p, topk) if np.isfinite(p).all() else []
+            windows.append(dict(start=w["start"], end=w["end"], persons=w["persons"], predictions=preds))
+        return dict(
+            video=self.video, frames=self.frames, fps=round(float(self.fps), 3), width=self.width,
+            height=self.height, persons=self.persons,
+            predictions=self.top(self.probs, topk) if self.probs is not None else [],
+            windows=windows, timings={k: round(float(v), 3) for k, v in self.timings.items()},
+        )
+
+
+def summary_text(result: InferenceResult, topk: int = 5) -> str:
+    """The few lines a person reads after a run."""
+    t = result.timings
+    lines = [f"{result.video}: {result.frames} frames, {result.width}x{result.height} at {result.fps:.2f} fps; "
+             f"{len(result.persons)} person track(s): "
+             + ", ".join(f"id {p['id']} ({p['frames_present']} frames)" for p in result.persons)]
+    if result.probs is not None:
+        lines.append(f"top-{topk} over {sum(np.isfinite(result.window_probs).all(axis=1))} window(s):")
+        lines += [f"  {p['score']:6.1%}  {p['label']}" for p in result.top(result.probs, topk)]
+    lines.append(f"pose {t.get('pose_fps', 0):.1f} frames/s; whole run {t.get('total_s', 0):.1f} s "
+                 f"({t.get('frames_per_s', 0):.1f} frames/s, start-up {t.get('startup_s', 0):.1f} s)")
+    return "\n".join(lines)

@@ -1,0 +1,50 @@
+"""Cutting a clip into the windows the model labels, choosing who is in each, and a label per frame."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def plan_windows(frames: int, window: int, stride: int) -> list[tuple[int, int]]:
+    """[start, end) windows of `window` frames every `stride`, the last one flush with the clip's end."""
+    if frames <= 0:
+        return []
+    if window <= 0 or stride <= 0:
+        raise ValueError(f"window and stride must be positive, got {window} and {stride}")
+    if frames <= window:
+        return [(0, frames)]
+    starts = list(range(0, frames - window + 1, stride))
+    if starts[-1] + window < frames:
+        starts.append(frames - window)
+    return [(s, s + window) for s in starts]
+
+
+def pick_persons(present: np.ndarray, start: int, end: int, max_persons: int) -> np.ndarray:
+    """Track indices (K,) of the persons seen in most frames of [start, end), at most `max_persons`,
+    in track order (order of first appearance, as body order in training follows appearance)."""
+    counts = present[:, start:end].sum(axis=1)  # (K,)
+    order = np.argsort(-counts, kind="stable")[:max_persons]
+    order = order[counts[order] > 0]
+    return np.sort(order)
+
+
+def label_per_frame(frames: int, windows: list[tuple[int, int]], window_probs: np.ndarray,
+                    class_names: list[str]) -> list[str | None]:
+    """The label shown on each frame: that of the labelled window whose centre is nearest."""
+    ok = np.flatnonzero(np.isfinite(window_probs).all(axis=1)) if len(window_probs) else np.zeros(0, int)
+    if ok.size == 0:
+        return [None] * frames
+    centres = np.array([(windows[i][0] + windows[i][1] - 1) / 2 for i in ok])
+    nearest = ok[np.abs(np.arange(frames)[:, None] - centres[None, :]).argmin(axis=1)]  # (T,)
+    best = window_probs[ok].argmax(axis=1)
+    text = {int(i): f"{class_names[b]} {window_probs[i, b]:.2f}" for i, b in zip(ok, best)}
+    return [text[int(i)] for i in nearest]
+
+
+def auto_pose_every(fps: float) -> int:
+    """Landmarker on every 2nd frame of videos at 20 fps or more (the skipped frames are interpolated).
+
+    Why: on a 2-core CPU the landmarker manages ~25-35 frames/s, short of real time once start-up is
+    counted; actions change little in 1/15 s, and the test pipeline resamples each window to the
+    model's clip length anyway. Slower videos keep every frame. `--pose-every 1` turns this off.
+    """
+    return 2 if fps >= 20 else 1
