@@ -4,6 +4,8 @@ An estimator is made per tracked person (`new_session()`), because MediaPipe's v
 state from frame to frame and two people must not share it. `estimate(rgb_crop)` returns keypoints in crop
 pixels, per-landmark scores and 3D world landmarks (or None when nobody is found), in the backend's own
 joint layout (`layout`); extract/mapping.py turns that into the skeleton's layout.
+MediaPipe appears twice: here the legacy solutions API, one tracker per Kinect body's crop (what NTU extraction
+needs), and in extract/multiperson.py the Tasks landmarker, many people in a full frame (what ordinary video needs).
 """
 from __future__ import annotations
 

@@ -1,9 +1,9 @@
 """The pose stream: 2D keypoints from the RGB frames -> C features per joint per frame.
 
-Input is (N, 3, T, V, M): x, y in the unit person box and the estimator's score. With `input='heatmap'`
+Input is (N, 3, T, V, M): x, y in the unit person box and the estimator's score. With `kind='heatmap'`
 (the paper's design) each joint is drawn as a Gaussian heatmap (models.heatmaps, the renderer shared with
 the data pipeline and video inference) and a small CNN shared by all joints encodes every map into C
-features; `input='coords'` feeds (x, y, score) straight to a 1x1 convolution (a cheaper alternative for speed
+features; `kind='coords'` feeds (x, y, score) straight to a 1x1 convolution (a cheaper alternative for speed
 comparisons). Either way the output is (N*M, C, T', V), aligned joint by joint with the skeleton branches.
 """
 from __future__ import annotations
@@ -37,16 +37,16 @@ class HeatmapEncoder(nn.Module):
 
 
 class PoseStream(nn.Module):
-    def __init__(self, out_channels: int, input: str = "heatmap", temporal_stride: int = 1,
+    def __init__(self, out_channels: int, kind: str = "heatmap", temporal_stride: int = 1,
                  heatmap_size: int = 12, sigma: float = 1.0, hidden: int = 8):
         super().__init__()
-        if input not in ("heatmap", "coords"):
-            raise ValueError(f"pose_input must be 'heatmap', 'coords' or None, got {input!r}")
-        self.input = input
+        if kind not in ("heatmap", "coords"):
+            raise ValueError(f"pose_input must be 'heatmap', 'coords' or None, got {kind!r}")
+        self.kind = kind
         self.stride = temporal_stride
         self.size = (heatmap_size, heatmap_size)
         self.sigma = sigma
-        if input == "heatmap":
+        if kind == "heatmap":
             self.encoder = HeatmapEncoder(out_channels, hidden)
         else:
             self.encoder = nn.Conv2d(3, out_channels, 1)
@@ -59,7 +59,7 @@ class PoseStream(nn.Module):
         p = pose[:, :, ::self.stride].permute(0, 4, 1, 2, 3)  # (N, M, 3, T', V)
         tt = p.shape[3]
         p = p.reshape(n * m, 3, tt, v)
-        if self.input == "coords":
+        if self.kind == "coords":
             return self.relu(self.bn(self.encoder(p)))
         pts = p.permute(0, 2, 3, 1)  # (N*M, T', V, 3)
         maps = render_heatmaps(pts[..., :2], pts[..., 2], self.size, self.sigma)  # (N*M, T', V, H, W)

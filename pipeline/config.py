@@ -8,9 +8,22 @@ So `--cfg-options skeleton_source=estimated` or a child config that only says so
 from __future__ import annotations
 
 import ast
+import os
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+
+def project_root() -> Path:
+    """Where configs/, checkpoints/, assets/, data/ and work_dirs/ live: $PGGCN_HOME, else this source
+    checkout (an editable install, or code run from the repository), else the current folder (the packages
+    installed with a plain `pip install .`, used from a copy of the repository's folders)."""
+    env = os.environ.get("PGGCN_HOME")
+    if env:
+        return Path(env).resolve()
+    source = Path(__file__).resolve().parents[1]
+    return source if (source / "configs").is_dir() else Path.cwd()
+
+
+ROOT = project_root()
 REQUIRED_KEYS = ("dataset", "ann_file", "train_split", "test_split", "model", "train_pipeline", "test_pipeline")
 
 

@@ -183,7 +183,5 @@ def read_frames(path: Path, max_width: int | None = None, rgb: bool = True):
     """Frames of the video (RGB for the landmarker, BGR for drawing), at most `max_width` wide."""
     try:
         yield from vio.iter_frames(path, max_width=max_width, rgb=rgb)
-    except InferenceError:
-        raise
-    except Exception as e:
+    except Exception as e:  # the reader's one-line reasons, and whatever a decoder raises
         raise InferenceError(_one_line(e, path)) from None

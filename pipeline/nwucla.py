@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from .annotations import save_annotations
+from .config import ROOT
 from extract.fileio import refuse_overwriting_inputs
 
-ROOT = Path(__file__).resolve().parents[1]
 ARCHIVE = ROOT / "assets/nw_ucla/all_sqe.tar.gz"
 DEFAULT_ANN = ROOT / "data/nwucla/annotations.pkl"
 CLASS_NAMES = ["pick up with one hand", "pick up with two hands", "drop trash", "walk around", "sit down",

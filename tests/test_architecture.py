@@ -47,3 +47,43 @@ def test_models_need_only_torch_numpy_and_the_registry():
                 [node.module] if isinstance(node, ast.ImportFrom) and not node.level else [])
             odd += [f"{path.name}: {n}" for n in names if n and n.split(".")[0] not in allowed | {"models"}]
     assert not odd, odd
+
+
+def test_a_plain_pip_install_works_outside_the_source_tree(tmp_path):
+    """`pip install .` (not editable) carries every package and its data files, and finds the project's
+    folders through PGGCN_HOME instead of its own location."""
+    import subprocess
+    import sys
+    import zipfile
+
+    import shutil
+
+    source = tmp_path / "source"  # a copy: building writes build/ and *.egg-info beside the sources
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    for package in ("models", "extract", "pipeline"):
+        shutil.copytree(ROOT / package, source / package, ignore=shutil.ignore_patterns("__pycache__"))
+    wheels = tmp_path / "wheels"
+    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                           "-w", str(wheels), str(source)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    wheel = next(wheels.glob("pggcn-*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    for needed in ("models/pggcn.py", "extract/multiperson.py", "pipeline/training.py",
+                   "pipeline/resources/NTU_RGBD120_samples_with_missing_skeletons.txt",
+                   "pipeline/resources/ntu120_classes.txt"):
+        assert needed in names, needed
+    target = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(target)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    code = ("import pipeline, pipeline.config as c, pipeline.ntu_names as n, pipeline.classes as k;"
+            "print(pipeline.__file__); print(c.ROOT); print(len(n.missing_skeletons('ntu120')));"
+            "print(len(k.class_names('ntu120')))")
+    env = {"PYTHONPATH": str(target), "PGGCN_HOME": str(ROOT), "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=elsewhere, capture_output=True, text=True, env=env,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    where, root, missing, classes = out.stdout.split()
+    assert where.startswith(str(target)) and Path(root) == ROOT and missing == "535" and classes == "120"
