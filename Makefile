@@ -24,6 +24,7 @@ WORKERS   ?= 2
 SHARD     ?=
 POSE_CONFIG ?=
 POSE_CHECKPOINT ?=
+KEEP_PARTS ?=
 ANN_FILE   ?=
 WORK_DIR   ?=
 # training / evaluation
@@ -41,7 +42,7 @@ SEEDS    ?= 1
 VARIANTS ?=
 
 .PHONY: help setup setup-mmpose test extract train eval demo \
-        bench-model bench-extract bench-train bench-infer bench-accuracy clean
+        bench-model bench-extract bench-train bench-infer bench-accuracy check-mmaction2-export clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 18
@@ -77,7 +78,8 @@ extract: $(STAMP) $(if $(filter mmpose,$(call lit,POSE)),$(MMPOSE_STAMP)) ## bui
 	$(PY) tools/extract.py --dataset $(call q,DATASET) --data-root $(call q,DATA_ROOT) --out $(call q,OUT) \
 	  --pose $(call q,POSE) --workers $(call q,WORKERS) $(if $(call lit,SHARD),--shard $(call q,SHARD)) \
 	  $(if $(call lit,POSE_CONFIG),--pose-config $(call q,POSE_CONFIG)) \
-	  $(if $(call lit,POSE_CHECKPOINT),--pose-checkpoint $(call q,POSE_CHECKPOINT))
+	  $(if $(call lit,POSE_CHECKPOINT),--pose-checkpoint $(call q,POSE_CHECKPOINT)) \
+	  $(if $(filter 1 yes true,$(call lit,KEEP_PARTS)),--keep-parts)
 
 # ANN_FILE and WORK_DIR override the config's annotation file and output folder, for any config.
 RUN_OPTS = $(if $(call lit,ANN_FILE),--ann-file $(call q,ANN_FILE)) $(if $(call lit,WORK_DIR),--work-dir $(call q,WORK_DIR))
@@ -99,6 +101,9 @@ demo: $(STAMP) ## the whole pipeline on the shipped real data, offline, on CPU -
 
 bench-model: $(STAMP) ## PG-GCN vs mmaction2 ST-GCN, train/infer samples/s -> bench/results/model.json
 	$(PY) -m bench.bench_model
+
+check-mmaction2-export: $(STAMP) ## our 2D pose exported by tools/convert.py loads in mmaction2's PoseDataset (peer venv)
+	$(PY) -m bench.check_mmaction2_export
 
 bench-extract: $(STAMP) ## decode / pose / full extraction frames/s -> bench/results/extract.json
 	$(PY) -m bench.bench_extract

@@ -12,6 +12,7 @@ import json
 import os
 import pickle
 import re
+import shutil
 import socket
 import tempfile
 import time
@@ -105,6 +106,11 @@ _FILE_MODE = 0o666 & ~_umask()  # what open() would give: 0644 under the usual u
 _HOST = socket.gethostname().replace(".", "_")
 
 
+def temp_name(name: str, kind: str = "tmp") -> str:
+    """A hidden temp name beside `name` that `remove_stale_temps` recognises once its process is gone."""
+    return f".{name}.{_HOST}-{os.getpid()}.{os.urandom(4).hex()}.{kind}"
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]:
     """A temp path beside `path` for writers that need a file name (video writers); on success it
@@ -163,8 +169,9 @@ def remove_stale_temps(folder: str | os.PathLike) -> int:
     now = time.time()
     for entry in entries:
         m = _TEMP_RE.match(entry.name) if entry.name.startswith(".") else None
-        if m is None or not entry.is_file(follow_symlinks=False):
+        if m is None or entry.is_symlink():
             continue
+        stale = False
         if m["host"] == _HOST:
             stale = not _pid_alive(int(m["pid"]))
         else:
@@ -172,7 +179,10 @@ def remove_stale_temps(folder: str | os.PathLike) -> int:
                 stale = now - entry.stat().st_mtime > STALE_AFTER_S
         if stale:
             with contextlib.suppress(OSError):
-                os.unlink(entry.path)
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path)  # a half-written sample store
+                else:
+                    os.unlink(entry.path)
                 removed += 1
     return removed
 

@@ -6,17 +6,19 @@ from elsewhere (ntu60_3danno.pkl, ntu120_3danno.pkl) is data, never code.
 """
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 
 from .bodies import select_bodies, stack_bodies
-from extract.fileio import atomic_pickle_dump, safe_pickle_load
+from extract.fileio import atomic_open, atomic_pickle_dump, safe_pickle_load
 from .ntu_names import parse_sample_name
 from .ntu_skeleton import read_skeleton
 
 NTU_IMG_SHAPE = (1080, 1920)
+DEFAULT_LAYOUTS = {25: "ntu25", 20: "kinect_v1_20", 17: "coco17"}  # files from elsewhere name no layout
 
 
 def build_ntu_record(skeleton_path: str | Path) -> dict[str, Any]:
@@ -46,6 +48,30 @@ def save_annotations(path: str | Path, annotations: list[dict], split: dict[str,
     atomic_pickle_dump(dict(split=split, annotations=annotations), path)
 
 
+def stream_annotations(path: str | Path, split: dict[str, list[str]], records: Iterable[dict]) -> int:
+    """Write the same pickle as `save_annotations`, one record at a time (memory flat in the sample count).
+
+    The file is assembled from pickle opcodes: PROTO 4, a dict whose 'annotations' list gets each record
+    APPENDed as soon as it is pickled (by the pure-Python pickler in fast mode: no memo, no framing, so the
+    pieces join into one valid stream that any unpickler, ours or pyskl's, reads as one dict)."""
+    count = 0
+    with atomic_open(path, "wb") as f:
+        pickler = pickle._Pickler(f, protocol=4)  # noqa: SLF001 - its save() writes an object without PROTO/STOP
+        pickler.fast = True
+        f.write(pickle.PROTO + b"\x04" + pickle.EMPTY_DICT)
+        pickler.save("split")
+        pickler.save(split)
+        f.write(pickle.SETITEM)
+        pickler.save("annotations")
+        f.write(pickle.EMPTY_LIST)
+        for rec in records:
+            pickler.save(rec)
+            f.write(pickle.APPEND)
+            count += 1
+        f.write(pickle.SETITEM + pickle.STOP)
+    return count
+
+
 def load_annotations(path: str | Path) -> dict[str, Any]:
     """Load and check an annotation file (ours or pyskl's); fills defaults pyskl files lack."""
     path = Path(path)
@@ -66,12 +92,12 @@ def load_annotations(path: str | Path) -> dict[str, Any]:
         if kp.dtype.kind != "f" or not np.isfinite(kp).all():
             raise ValueError(f"{where}: 'keypoint' must hold finite floats (found "
                              f"{'NaN or infinite values' if kp.dtype.kind == 'f' else kp.dtype})")
-        rec.setdefault("layout", "ntu25")
+        rec.setdefault("layout", DEFAULT_LAYOUTS.get(kp.shape[2], "ntu25"))
         rec.setdefault("total_frames", kp.shape[1])
         label = rec.get("label")
         if isinstance(label, bool) or not isinstance(label, (int, np.integer)) or label < 0:
             raise ValueError(f"{where}: 'label' must be a non-negative integer, got {label!r}")
-        for key in ("kinect_color", "pose_keypoint", "pose_score", "pose_world"):
+        for key in ("kinect_color", "pose_keypoint", "pose_score", "pose_world", "keypoint_score"):
             arr = rec.get(key)
             if arr is None:
                 continue

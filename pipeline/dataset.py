@@ -17,18 +17,40 @@ from .annotations import load_annotations
 from .config import resolve
 from .nwucla import DEFAULT_ANN as DEFAULT_NWUCLA_ANN
 from .nwucla import import_nwucla
+from .store import SampleStore, open_store
 from .transforms import build_pipeline
 
 
 class SkeletonDataset(Dataset):
-    def __init__(self, ann_file: str | Path, split: str, pipeline: list, repeat: int = 1, seed: int = 0):
-        data = load_annotations(ann_file)
-        if split not in data["split"]:
-            raise ValueError(f"{ann_file}: no split {split!r}; it has {', '.join(sorted(data['split']))}")
-        wanted = set(data["split"][split])
-        self.records = [r for r in data["annotations"] if r["frame_dir"] in wanted]
-        if not self.records:
+    """Samples of one split. By default they come from the memory-mapped store beside the annotation file
+    (pipeline/store.py; built from the pickle on first use), which every DDP rank and loader worker shares
+    through the page cache; `use_store=False` reads the whole pickle instead."""
+
+    def __init__(self, ann_file: str | Path, split: str, pipeline: list, repeat: int = 1, seed: int = 0,
+                 use_store: bool = True):
+        store = None
+        if use_store:
+            try:
+                store = open_store(ann_file)
+            except OSError:  # a read-only dataset folder: no store beside it, the pickle still works
+                store = None
+        if store is not None:
+            splits, names = store.split, store.names
+        else:
+            data = load_annotations(ann_file)
+            splits, names = data["split"], np.array([r["frame_dir"] for r in data["annotations"]])
+        if split not in splits:
+            raise ValueError(f"{ann_file}: no split {split!r}; it has {', '.join(sorted(splits))}")
+        index = np.flatnonzero(np.isin(names, np.asarray(splits[split], dtype=names.dtype)))
+        if not len(index):
             raise ValueError(f"{ann_file}: split {split!r} is empty")
+        if store is not None:
+            self.records = StoreRecords(store, index)
+            self.labels = store.labels[index]
+        else:
+            self.records = [data["annotations"][i] for i in index]
+            self.labels = np.array([r["label"] for r in self.records], np.int64)
+        self.names = names[index]
         self.pipeline = build_pipeline(pipeline)
         self.repeat = repeat
         self.seed = seed
@@ -45,6 +67,19 @@ class SkeletonDataset(Dataset):
         out = self.pipeline(rec)
         out.pop("rng", None)
         return out
+
+
+class StoreRecords:
+    """The records of a split, read from a SampleStore on access (nothing is held per sample)."""
+
+    def __init__(self, store: SampleStore, index: np.ndarray):
+        self.store, self.index = store, index
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, i: int) -> dict:
+        return self.store.record(int(self.index[i]))
 
 
 class EpochSampler(Sampler):
@@ -79,5 +114,5 @@ def ensure_annotations(cfg) -> Path:
 
 def test_loader(cfg, ann: Path, pipeline: list, batch_size: int, seed: int = 0) -> torch.utils.data.DataLoader:
     """The test split in order, no workers (the test pipelines are cheap and deterministic)."""
-    dataset = SkeletonDataset(ann, cfg.test_split, pipeline, seed=seed)
+    dataset = SkeletonDataset(ann, cfg.test_split, pipeline, seed=seed, use_store=cfg.get("use_store", True))
     return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0)

@@ -28,19 +28,28 @@ def evaluate(cfg, checkpoint: Path, out_dir: Path) -> dict[str, float]:
     ann = ensure_annotations(cfg)
     loaded = load_model(checkpoint, model_cfg=dict(cfg.model), test_pipeline=list(cfg.test_pipeline))
     loader = test_loader(cfg, ann, loaded.pipeline_cfg, batch_size=cfg.get("train", {}).get("test_batch_size", 64))
-    check_labels(loader.dataset.records, len(loaded.class_names), ann)
+    check_labels(loader.dataset, len(loaded.class_names), ann)
+    check_joints(loader.dataset, loaded.model, ann)
     scores, labels, sample_names = predict_scores(loaded.model, loader)
     return write_report(out_dir, scores, labels, sample_names, loaded.class_names,
                         title=f"{cfg.name} on {cfg.test_split}")
 
 
-def check_labels(records: list[dict], num_classes: int, ann: Path) -> None:
+def check_joints(dataset, model, ann: Path) -> None:
+    """The data's joint count must be the model's (a COCO-17 file into an NTU-25 model, say)."""
+    layout = getattr(model, "layout", None)
+    joints = dataset[0]["skeleton"].shape[-2]
+    if layout is not None and joints != layout.num_joints:
+        raise ValueError(f"{ann}: samples have {joints} joints, the model's layout {layout.name} has "
+                         f"{layout.num_joints}; use a config whose model layout fits the file")
+
+
+def check_labels(dataset, num_classes: int, ann: Path) -> None:
     """Every label must name one of the model's classes (else the metrics fail far from the cause)."""
-    for rec in records:
-        label = rec["label"]
-        if not 0 <= label < num_classes:
-            raise ValueError(f"{ann}: sample {rec['frame_dir']} has label {label!r}, outside the model's "
-                             f"{num_classes} classes (0..{num_classes - 1})")
+    bad = np.flatnonzero((dataset.labels < 0) | (dataset.labels >= num_classes))
+    if len(bad):
+        raise ValueError(f"{ann}: sample {dataset.names[bad[0]]} has label {int(dataset.labels[bad[0]])}, outside "
+                         f"the model's {num_classes} classes (0..{num_classes - 1})")
 
 
 @torch.no_grad()

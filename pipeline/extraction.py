@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -23,9 +24,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from pipeline.annotations import build_ntu_record, save_annotations
+from pipeline.annotations import build_ntu_record, stream_annotations
 from extract.fileio import atomic_json_dump, atomic_pickle_dump, one_line, remove_stale_temps, safe_pickle_load
 from pipeline.ntu_names import in_dataset, make_splits, missing_skeletons, parse_sample_name
+from pipeline.store import StoreWriter, fingerprint, store_path
 
 SKELETON_DIR = "nturgb+d_skeletons"
 RGB_DIR = "nturgb+d_rgb"
@@ -45,6 +47,7 @@ class ExtractConfig:
     pose_checkpoint: str | None = None
     limit: int | None = None  # first N samples only (smoke runs)
     min_frame_ratio: float = 0.9  # decoded RGB frames / skeleton frames below this fail the sample
+    keep_parts: bool = False  # keep parts/ after the merge (else removed: it is as large as the result)
 
 
 @dataclass
@@ -192,12 +195,20 @@ def run(cfg: ExtractConfig, pose_fn: Callable | None = None, progress: bool = Tr
         remove_stale_temps(folder)
     rank, world = cfg.shard
     mine = names[rank::world]
+    merged = _merged_names(cfg)
     todo = []
     for name in mine:
-        if part_path(cfg.out, name).exists() and _part_ok(part_path(cfg.out, name), cfg.pose):
+        if name in merged or (part_path(cfg.out, name).exists() and _part_ok(part_path(cfg.out, name), cfg.pose)):
             result.skipped.append(name)
         else:
             todo.append(name)
+    if merged and todo:
+        raise ValueError(f"{cfg.out}: holds a merged annotations.pkl whose parts/ were removed, and {len(todo)} "
+                         f"sample(s) are new (e.g. {todo[0]}); extract into a new OUT, or keep parts with "
+                         f"KEEP_PARTS=1 next time")
+    if merged and len(merged) >= len(names) and not todo:
+        result.merged = cfg.out / "annotations.pkl"
+        return result
     estimator = None
     if todo and pose_fn is None and cfg.pose != "none":
         from extract.backends import build_estimator
@@ -245,29 +256,16 @@ def _ignored_summary(ignored: dict[str, str]) -> str:
 
 
 def _merge_if_complete(cfg: ExtractConfig, names: list[str]) -> tuple[int, Path | None]:
-    """Merge the parts into annotations.pkl once every sample is extracted or failed. A damaged part
-    (another shard's, or a disk error) is removed and reported, so that a re-run extracts it again; a
-    merge with fewer samples than the annotations.pkl it would replace is refused."""
+    """Merge the parts into annotations.pkl and its sample store once every sample is extracted or failed.
+
+    Streaming: one part at a time goes into both files (memory flat in the number of samples). A damaged
+    part (another shard's, or a disk error) is removed and reported, so that a re-run extracts it anew; a
+    merge with fewer samples than the annotations.pkl it would replace is refused. parts/ is removed after
+    merge of every sample (no failures) unless `keep_parts`."""
     parts = [part_path(cfg.out, n) for n in names]
     pending = [n for n, p in zip(names, parts) if not p.exists() and not part_path(cfg.out, n, ".failed").exists()]
     if pending:
         return len(pending), None
-    records, damaged = [], []
-    for p in parts:
-        if not p.exists():
-            continue
-        try:
-            rec = safe_pickle_load(p)
-            if not isinstance(rec, dict) or "frame_dir" not in rec:
-                raise ValueError(f"{p}: not a sample record")
-        except ValueError as e:
-            damaged.append(str(e))
-            p.unlink(missing_ok=True)
-            continue
-        records.append(rec)
-    if damaged:
-        raise ValueError(f"{len(damaged)} damaged part(s) removed, e.g. {damaged[0]}; run the same command "
-                         f"again to extract them anew")
     failures = {}
     for n in names:
         f = part_path(cfg.out, n, ".failed")
@@ -277,26 +275,71 @@ def _merge_if_complete(cfg: ExtractConfig, names: list[str]) -> tuple[int, Path 
             except (ValueError, KeyError, TypeError, OSError):
                 failures[n] = "failed (its .failed file is unreadable)"
     atomic_json_dump(failures, cfg.out / "failures.json")
-    if not records:  # every sample failed: there is nothing to write, and nothing good is replaced
+    present = [n for n, p in zip(names, parts) if p.exists()]
+    if not present:  # every sample failed: there is nothing to write, and nothing good is replaced
         return 0, None
     target = cfg.out / "annotations.pkl"
-    manifest = cfg.out / MANIFEST
-    if target.exists() and manifest.exists():
-        try:
-            before = int(json.loads(manifest.read_text())["samples"])
-        except (ValueError, KeyError, TypeError, OSError):
-            before = 0
-        if len(records) < before:
-            raise ValueError(f"{target}: holds {before} samples; this run has only {len(records)} and would "
-                             f"replace it with less (use another OUT, or remove the file to start over)")
-    qualities = {r["frame_dir"]: r.pop(QUALITY_KEY) for r in records if QUALITY_KEY in r}
-    split = make_splits([r["frame_dir"] for r in records], cfg.dataset)
-    save_annotations(target, records, split)
-    atomic_json_dump(dict(samples=len(records), dataset=cfg.dataset, pose=cfg.pose), manifest)
+    before = _manifest(cfg.out).get("samples", 0) if target.exists() else 0
+    if len(present) < before:
+        raise ValueError(f"{target}: holds {before} samples; this run has only {len(present)} and would "
+                         f"replace it with less (use another OUT, or remove the file to start over)")
+    split = make_splits(present, cfg.dataset)
+    qualities: dict[str, dict] = {}
+
+    def records():
+        for name in present:
+            path = part_path(cfg.out, name)
+            try:
+                rec = safe_pickle_load(path)
+                if not isinstance(rec, dict) or rec.get("frame_dir") != name:
+                    raise ValueError(f"{path}: not the record of {name}")
+            except ValueError as e:
+                path.unlink(missing_ok=True)
+                raise DamagedPart(f"{e}; the part was removed: run the same command again to extract it anew")
+            if QUALITY_KEY in rec:
+                qualities[name] = rec.pop(QUALITY_KEY)
+            store.add(rec)
+            yield rec
+
+    store = StoreWriter(store_path(target))
+    try:
+        stream_annotations(target, split, records())
+        store.close(split, source=fingerprint(target))
+    except BaseException as e:
+        store.abort()
+        if isinstance(e, DamagedPart):
+            raise ValueError(str(e)) from None
+        raise
+    atomic_json_dump(dict(samples=len(present), dataset=cfg.dataset, pose=cfg.pose, names=present),
+                     cfg.out / MANIFEST)
     if qualities:
         atomic_json_dump(dict(summary=summarize_quality(qualities), samples=qualities),
                          cfg.out / "alignment_report.json")
+    if not cfg.keep_parts and not failures:  # with failures, parts/ stays: a re-run retries them and merges again
+        shutil.rmtree(cfg.out / "parts", ignore_errors=True)
     return 0, target
+
+
+class DamagedPart(Exception):
+    """A part that cannot be read at the merge (carried out of the record stream)."""
+
+
+def _merged_names(cfg: ExtractConfig) -> set[str]:
+    """Samples already in a merged annotations.pkl of this OUT whose parts/ are gone (a finished run)."""
+    manifest = _manifest(cfg.out)
+    if (cfg.out / "parts").is_dir() and any((cfg.out / "parts").iterdir()):
+        return set()
+    if not (cfg.out / "annotations.pkl").exists() or manifest.get("pose") not in (cfg.pose, None):
+        return set()
+    return set(manifest.get("names") or ())
+
+
+def _manifest(out: Path) -> dict:
+    try:
+        data = json.loads((out / MANIFEST).read_text())
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
 
 
 def summarize_quality(qualities: dict[str, dict]) -> dict[str, float]:

@@ -40,7 +40,7 @@ from .checkpoint import load_checkpoint, plain, save_checkpoint
 from .classes import class_names as dataset_class_names
 from .config import default_work_dir
 from .dataset import EpochSampler, SkeletonDataset, ensure_annotations, test_loader
-from .evaluation import check_labels, compute_metrics, predict_scores
+from .evaluation import check_joints, check_labels, compute_metrics, predict_scores
 
 TRAIN_DEFAULTS = dict(batch_size=16, epochs=65, warmup_epochs=5, lr=0.1, base_batch=64, momentum=0.9,
                       weight_decay=5e-4, nesterov=True, label_smoothing=0.0, repeat=1, num_workers=2,
@@ -71,7 +71,8 @@ def _worker_init(worker_id: int) -> None:
 
 def build_loaders(cfg, ann: Path, rank: int = 0, world: int = 1) -> tuple[DataLoader, DataLoader]:
     tc = {**TRAIN_DEFAULTS, **cfg.get("train", {})}
-    train_set = SkeletonDataset(ann, cfg.train_split, cfg.train_pipeline, repeat=tc["repeat"], seed=tc["seed"])
+    train_set = SkeletonDataset(ann, cfg.train_split, cfg.train_pipeline, repeat=tc["repeat"], seed=tc["seed"],
+                                use_store=cfg.get("use_store", True))
     sampler = EpochSampler(train_set, seed=tc["seed"], num_replicas=world, rank=rank)
     train = DataLoader(train_set, batch_size=tc["batch_size"], sampler=sampler, num_workers=tc["num_workers"],
                        drop_last=True, worker_init_fn=_worker_init, persistent_workers=tc["num_workers"] > 0,
@@ -265,7 +266,8 @@ def train(cfg, work_dir: Path | None = None, launcher: str = "none") -> dict[str
     train_loader, val_loader = build_loaders(cfg, ann, rank, world)
     core = build_model(cfg.model).to(device)
     for ds in (train_loader.dataset, val_loader.dataset):
-        check_labels(ds.records, core.num_classes, ann)
+        check_labels(ds, core.num_classes, ann)
+        check_joints(ds, core, ann)
     model = torch.nn.parallel.DistributedDataParallel(
         core, device_ids=[device] if device != "cpu" else None) if world > 1 else core
     lr = tc["lr"] * tc["batch_size"] * world / tc["base_batch"]
@@ -328,16 +330,20 @@ def _log(run: Run, writer, record: dict, total_iters: int) -> None:
 
 
 def pose_source(dataset: SkeletonDataset) -> str:
-    """What the pose stream really sees, read off the configured pipeline and the data."""
-    steps = {type(t).__name__: t for t in dataset.pipeline.transforms}
-    pose = steps.get("PoseInput")
-    if pose is None:
+    """What the pose stream really sees, read off the configured pipeline and the data (first record)."""
+    steps = dataset.pipeline.transforms
+    at = next((i for i, t in enumerate(steps) if type(t).__name__ == "PoseInput"), None)
+    if at is None:
         return "none (no pose stream)"
+    pose = steps[at]
+    rec = dict(dataset.records[0], rng=np.random.default_rng(0))
+    for step in steps[:at]:  # the record as PoseInput gets it (a 2D file's keypoints become its pose there)
+        rec = step(rec)
+    used = pose.source_for(rec)
+    if used == "record":
+        return f"{rec.get('pose_source', 'estimator')} 2D keypoints"
+    if used == "kinect_color":
+        return "Kinect colour-space joints (fallback: no estimator output in the annotations)"
     if pose.source == "projection":
         return "camera projection of the (augmented) 3D joints"
-    rec = dataset.records[0]
-    if rec.get("pose_keypoint") is not None:
-        return f"{rec.get('pose_source', 'estimator')} 2D keypoints"
-    if rec.get("kinect_color") is not None and pose.fallback == "kinect_color":
-        return "Kinect colour-space joints (fallback: no estimator output in the annotations)"
-    return "unavailable"
+    return "camera projection of the 3D joints (fallback: the file has no 2D pose and no Kinect colour joints)"

@@ -49,7 +49,38 @@ class SelectSkeleton:
             joints = results["pose_world"]
         else:
             joints = results["keypoint"]
-        results["joints"] = np.asarray(joints, dtype=np.float32)
+        if joints.shape[-1] != 3:
+            raise ValueError(f"{results.get('frame_dir')}: the file holds 2D keypoints {tuple(joints.shape)}, "
+                             f"this config wants 3D skeletons; use a 2D config such as "
+                             f"configs/pggcn_ntu60_xsub_2d.py")
+        results["joints"] = np.array(joints, dtype=np.float32)  # a copy: records may be read-only maps
+        return results
+
+
+@TRANSFORMS.register_module()
+class From2DKeypoints:
+    """2D files (pyskl / mmaction2: `keypoint` (M, T, V, 2) pixels + `keypoint_score` (M, T, V), e.g. COCO-17
+    from HRNet) as model input: the skeleton streams get (x, y, score) with x, y scaled to [-1, 1] by the
+    image size (pyskl's PreNormalize2D; the clip's keypoint extent when the file has no img_shape), and the
+    pose stream gets the same keypoints as its 2D pose."""
+
+    def __call__(self, results: dict) -> dict:
+        kp = np.asarray(results["keypoint"], np.float32)
+        if kp.shape[-1] != 2:
+            raise ValueError(f"{results.get('frame_dir')}: From2DKeypoints needs 2D keypoints (M, T, V, 2), got "
+                             f"{kp.shape}")
+        score = results.get("keypoint_score")
+        score = np.ones(kp.shape[:-1], np.float32) if score is None else np.asarray(score, np.float32)
+        if results.get("img_shape") is not None:
+            h, w = results["img_shape"][:2]
+        else:
+            seen = kp[score > 0]
+            w, h = (seen.max(0) if len(seen) else np.ones(2)) * 1.0
+        half = np.array([w, h], np.float32) / 2
+        xy = (kp - half) / np.maximum(half, 1e-6) * (score[..., None] > 0)
+        results["joints"] = np.concatenate([xy, score[..., None]], axis=-1).astype(np.float32)
+        results["pose_keypoint"], results["pose_score"] = kp, score
+        results.setdefault("pose_source", "keypoint (2D file)")
         return results
 
 
@@ -135,7 +166,7 @@ class UniformSample:
         if total < 1:
             raise ValueError(f"{results.get('frame_dir')}: no frames")
         idx = self.indices(total, _rng(results))
-        for key in ("joints", "pose_keypoint", "pose_score", "kinect_color", "kinect_tracking"):
+        for key in ("joints", "pose_keypoint", "pose_score", "kinect_color", "kinect_tracking", "keypoint_score"):
             if results.get(key) is not None:
                 results[key] = results[key][:, idx]
         results["num_clips"] = self.num_clips
@@ -216,9 +247,10 @@ class MinMaxScale:
 class PoseInput:
     """The pose stream's input: 2D keypoints in the unit person box + scores, non-mirrored convention.
 
-    source='record': the estimator's `pose_keypoint`/`pose_score`; when a record has none (a pyskl file
-    without RGB) and `fallback='kinect_color'`, the Kinect colour-space joints (NTU: mirrored) with `noise_px`
-    jitter. Records with pose_mirrored=True get x flipped (x -> 1 - x) so that every source looks like an
+    source='record': the estimator's `pose_keypoint`/`pose_score`; when a record has none, the `fallback`
+    sources in order: 'kinect_color' (the Kinect colour-space joints, NTU: mirrored, with `noise_px` jitter)
+    and 'projection' (as below: pyskl's and mmaction2's NTU files have neither estimator output nor colour
+    joints). Records with pose_mirrored=True get x flipped (x -> 1 - x) so that every source looks like an
     ordinary camera image, as in video inference.
     source='projection': an orthographic camera view of the current 3D joints (after any RandomRotate), with
     `noise_m` metres of jitter. For datasets without RGB (NW-UCLA) this keeps the pose stream view-augmented
@@ -226,34 +258,49 @@ class PoseInput:
     training views, which is exactly what a cross-view split punishes.
     """
 
-    def __init__(self, fallback: str | None = "kinect_color", noise_px: float = 0.0, min_score: float = 0.05,
-                 source: str = "record", noise_m: float = 0.0):
+    FALLBACKS = ("kinect_color", "projection")
+
+    def __init__(self, fallback: str | list[str] | tuple[str, ...] | None = ("kinect_color", "projection"),
+                 noise_px: float = 0.0, min_score: float = 0.05, source: str = "record", noise_m: float = 0.0):
         if source not in ("record", "projection"):
             raise ValueError(f"PoseInput source must be 'record' or 'projection', got {source!r}")
-        self.fallback, self.noise_px, self.min_score = fallback, noise_px, min_score
+        self.fallback = (fallback,) if isinstance(fallback, str) else tuple(fallback or ())
+        unknown = [f for f in self.fallback if f not in self.FALLBACKS]
+        if unknown:
+            raise ValueError(f"PoseInput fallback must be among {self.FALLBACKS}, got {unknown}")
+        self.noise_px, self.min_score = noise_px, min_score
         self.source, self.noise_m = source, noise_m
 
-    def __call__(self, results: dict) -> dict:
+    def source_for(self, record: dict) -> str:
+        """Which 2D source this record gets: 'projection', 'record', 'kinect_color' (or ValueError)."""
         if self.source == "projection":
+            return "projection"
+        if record.get("pose_keypoint") is not None:
+            return "record"
+        for fallback in self.fallback:
+            if fallback == "projection" or record.get(fallback) is not None:
+                return fallback
+        raise ValueError(f"{record.get('frame_dir')}: no 2D pose (pose_keypoint) and no fallback among "
+                         f"{self.fallback or 'none'} applies")
+
+    def __call__(self, results: dict) -> dict:
+        used = self.source_for(results)
+        if used == "projection":
             joints = results["joints"].astype(np.float32)  # (M, T, V, 3) Kinect axes: x to the sensor's left, y up
             sc = (np.abs(joints).sum(-1) > 0).astype(np.float32)
             if self.noise_m > 0:
                 joints = joints + _rng(results).normal(0, self.noise_m, joints.shape).astype(np.float32)
             xy, mirrored = np.stack([-joints[..., 0], -joints[..., 1]], axis=-1), False
-            results["pose_source_used"] = "projection"
-        elif results.get("pose_keypoint") is not None:
+        elif used == "record":
             xy = results["pose_keypoint"].astype(np.float32)
             sc = results["pose_score"].astype(np.float32)
             mirrored = bool(results.get("pose_mirrored", False))
-            results["pose_source_used"] = results.get("pose_source", "estimator")
-        elif self.fallback == "kinect_color" and results.get("kinect_color") is not None:
+        else:
             xy = results["kinect_color"].astype(np.float32)
             sc = (np.abs(results["joints"]).sum(-1) > 0).astype(np.float32)
             mirrored = True
-            results["pose_source_used"] = "kinect_color"
-        else:
-            raise ValueError(f"{results.get('frame_dir')}: no 2D pose (pose_keypoint) and no fallback")
-        if self.noise_px > 0 and self.source == "record":
+        results["pose_source_used"] = results.get("pose_source", "estimator") if used == "record" else used
+        if self.noise_px > 0 and used != "projection":
             xy = xy + _rng(results).normal(0, self.noise_px, xy.shape).astype(np.float32)
         unit = normalize_to_person_box(xy, sc, min_score=self.min_score)
         if mirrored:

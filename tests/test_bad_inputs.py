@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import importlib.util
 import io
 import json
 import os
@@ -26,9 +25,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from _tools import run_tool
 
 ROOT = Path(__file__).resolve().parents[1]
-TOOLS = ROOT / "tools"
 DATA = ROOT / "tests" / "data"
 SKELETON = DATA / "ntu_sample" / "S001C001P001R001A001.skeleton"
 NTU_VIDEO = DATA / "ntu_sample" / "S001C001P001R001A001_rgb.avi"
@@ -39,31 +38,6 @@ VENV = Path(sys.executable).parents[1]
 
 
 # ---------------------------------------------------------------------------------------------- harness
-
-_TOOLS: dict[str, object] = {}
-
-
-def _tool(name: str):
-    """tools/<name>.py as a module (loaded once), so its main(argv) runs in this process."""
-    if name not in _TOOLS:
-        sys.path.insert(0, str(TOOLS))
-        try:
-            spec = importlib.util.spec_from_file_location(f"_tool_{name}", TOOLS / f"{name}.py")
-            module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
-        finally:
-            sys.path.remove(str(TOOLS))
-        _TOOLS[name] = module
-    return _TOOLS[name]
-
-
-def run_tool(capsys, name: str, *argv) -> tuple[int, str, str]:
-    try:
-        code = _tool(name).main([str(a) for a in argv])
-    except SystemExit as e:  # argparse
-        code = e.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def assert_clean_error(result, *names, code: int = 2) -> str:
@@ -453,10 +427,10 @@ def test_extract_never_replaces_annotations_with_fewer_samples(capsys, tmp_path,
     two = {SKELETON.name: SKELETON.read_bytes(), "S001C002P001R001A001.skeleton": SKELETON.read_bytes()}
     root = _ntu_root(tmp_path, two)
     out = tmp_path / "out"
-    assert run_tool(capsys, "extract", "--dataset", "ntu60", "--data-root", root, "--out", out, "--pose", "none")[0] == 0
+    args = ["--dataset", "ntu60", "--data-root", root, "--out", out, "--pose", "none", "--keep-parts"]
+    assert run_tool(capsys, "extract", *args)[0] == 0
     protect(out / "annotations.pkl")
-    result = run_tool(capsys, "extract", "--dataset", "ntu60", "--data-root", root, "--out", out, "--pose", "none",
-                      "--limit", "1")
+    result = run_tool(capsys, "extract", *args, "--limit", "1")
     assert_clean_error(result, out / "annotations.pkl")
 
 

@@ -152,28 +152,39 @@ def test_killed_training_resumes_where_it_stopped(nwucla_ann, tmp_path):
 
 DDP_SCRIPT = r"""
 import os, sys, torch, torch.distributed as dist
-sys.path.insert(0, os.getcwd())
 from models import build_model
+from pipeline.config import load_config
+from pipeline.dataset import EpochSampler, SkeletonDataset
+from pipeline.nwucla import DEFAULT_ANN
 dist.init_process_group("gloo")
-torch.manual_seed(dist.get_rank())  # different init per rank: DDP must broadcast rank 0's weights
-model = torch.nn.parallel.DistributedDataParallel(build_model(dict(num_classes=4, layout="kinect_v1_20",
+rank, world = dist.get_rank(), dist.get_world_size()
+cfg = load_config("configs/pggcn_demo.py")
+data = SkeletonDataset(DEFAULT_ANN, "xview_val", cfg.train_pipeline, seed=0)  # from the memory-mapped store
+assert type(data.records).__name__ == "StoreRecords"
+sampler = EpochSampler(data, seed=0, num_replicas=world, rank=rank)
+loader = torch.utils.data.DataLoader(data, batch_size=4, sampler=sampler, num_workers=1)
+torch.manual_seed(rank)  # different init per rank: DDP must broadcast rank 0's weights
+model = torch.nn.parallel.DistributedDataParallel(build_model(dict(num_classes=10, layout="kinect_v1_20",
     branch_channels=(8, 8), main_channels=(8, 8))))
 opt = torch.optim.SGD(model.parameters(), lr=0.1)
-g = torch.Generator().manual_seed(100 + dist.get_rank())  # different data per rank
-for _ in range(3):
-    x, p = torch.randn(4, 3, 12, 20, 1, generator=g), torch.rand(4, 3, 12, 20, 1, generator=g)
-    loss = model(x, p).logsumexp(1).mean()
+seen = []
+for step, batch in zip(range(3), loader):
+    seen += list(batch["frame_dir"])
+    loss = torch.nn.functional.cross_entropy(model(batch["skeleton"], batch["pose"]), batch["label"])
     opt.zero_grad(); loss.backward(); opt.step()
 flat = torch.cat([q.detach().flatten() for q in model.parameters()])
-out = [torch.zeros_like(flat) for _ in range(2)]
+out = [torch.zeros_like(flat) for _ in range(world)]
 dist.all_gather(out, flat)
-if dist.get_rank() == 0:
+names = [None] * world
+dist.all_gather_object(names, seen)
+if rank == 0:
     print("MAXDIFF", (out[0] - out[1]).abs().max().item())
+    print("OVERLAP", len(set(names[0]) & set(names[1])))
 dist.destroy_process_group()
 """
 
 
-def test_two_process_ddp_keeps_weights_identical(tmp_path):
+def test_two_process_ddp_on_the_store_keeps_weights_identical(nwucla_ann, tmp_path):
     script = tmp_path / "ddp.py"
     script.write_text(DDP_SCRIPT)
     torchrun = str(Path(PY).parent / "torchrun")
@@ -185,6 +196,7 @@ def test_two_process_ddp_keeps_weights_identical(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     diff = float(proc.stdout.split("MAXDIFF")[1].split()[0])
     assert diff == 0.0
+    assert int(proc.stdout.split("OVERLAP")[1].split()[0]) == 0  # the ranks read disjoint shares of the store
 
 
 # --------------------------------------------------------------------------- config switches, reproducibility

@@ -38,13 +38,15 @@ def _main(argv=None) -> int:
     p.add_argument("--min-frame-ratio", type=float, default=0.9,
                    help="fail a sample whose RGB video decodes to fewer than this fraction of its skeleton "
                         "frames (default: 0.9)")
+    p.add_argument("--keep-parts", action="store_true",
+                   help="keep OUT/parts/ after the merge (default: removed, it is as large as the result)")
     args = p.parse_args(argv)
     if args.workers < 1:
         raise ValueError(f"--workers must be at least 1, got {args.workers}")
     cfg = ExtractConfig(dataset=args.dataset, data_root=args.data_root, out=args.out, pose=args.pose,
                         workers=args.workers, shard=parse_shard(args.shard),
                         pose_config=args.pose_config, pose_checkpoint=args.pose_checkpoint, limit=args.limit,
-                        min_frame_ratio=args.min_frame_ratio)
+                        min_frame_ratio=args.min_frame_ratio, keep_parts=args.keep_parts)
     result = run(cfg)
     if result.ignored:
         print(f"ignored {len(result.ignored)} file(s) under {cfg.data_root} that are no {cfg.dataset} sample "

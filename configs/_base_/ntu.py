@@ -11,14 +11,14 @@ train_pipeline = [
     dict(type='UniformSample', clip_len=100),
     dict(type='RandomRotate', max_deg=15),
     dict(type='RandomScale', scale=0.1),
-    dict(type='PoseInput', fallback='kinect_color', noise_px=3.0),
+    dict(type='PoseInput', fallback=('kinect_color', 'projection'), noise_px=3.0),
     dict(type='PackInputs', num_person=2),
 ]
 test_pipeline = [
     dict(type='SelectSkeleton', test_mode=True),
     dict(type='CentreSkeleton', align=True),
     dict(type='UniformSample', clip_len=100, num_clips=1, test_mode=True),
-    dict(type='PoseInput', fallback='kinect_color'),
+    dict(type='PoseInput', fallback=('kinect_color', 'projection')),
     dict(type='PackInputs', num_person=2),
 ]
 train = dict(batch_size=64, epochs=65, warmup_epochs=5, lr=0.1, base_batch=64, weight_decay=5e-4,
