@@ -39,10 +39,11 @@ MASTER_ADDR ?= 127.0.0.1
 MASTER_PORT ?= 29500
 # benchmarks
 SEEDS    ?= 1
+N        ?= 114480
 VARIANTS ?=
 
 .PHONY: help setup setup-mmpose test extract train eval demo \
-        bench-model bench-extract bench-train bench-infer bench-accuracy check-mmaction2-export clean
+        bench-model bench-extract bench-train bench-infer bench-accuracy bench-scale check-mmaction2-export clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 18
@@ -101,6 +102,9 @@ demo: $(STAMP) ## the whole pipeline on the shipped real data, offline, on CPU -
 
 bench-model: $(STAMP) ## PG-GCN vs mmaction2 ST-GCN, train/infer samples/s -> bench/results/model.json
 	$(PY) -m bench.bench_model
+
+bench-scale: $(STAMP) ## NTU-120 at N files (default 114480): extraction, store, open, DDP memory, loader -> bench/results/scale.json
+	$(PY) -m bench.bench_scale --n $(call q,N)
 
 check-mmaction2-export: $(STAMP) ## our 2D pose exported by tools/convert.py loads in mmaction2's PoseDataset (peer venv)
 	$(PY) -m bench.check_mmaction2_export
