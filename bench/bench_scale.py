@@ -66,6 +66,17 @@ def build_tree(n: int) -> Path:
     skel.mkdir(parents=True, exist_ok=True)
     two = two_body_file(WORK / "two_bodies.skeleton")
     missing = missing_skeletons("ntu120")
+    copies: dict[Path, list] = {SAMPLE: [SAMPLE, 0], two: [two, 0]}  # a file system allows ~65,000 links per inode
+
+    def source(path: Path) -> Path:
+        current = copies[path]
+        if current[1] >= 60_000:
+            current[0] = WORK / f"{path.stem}.{made}.skeleton"
+            current[0].write_bytes(path.read_bytes())
+            current[1] = 0
+        current[1] += 1
+        return current[0]
+
     made = 0
     k = 0
     while made < n:
@@ -75,7 +86,7 @@ def build_tree(n: int) -> Path:
         name = f"S{s:03d}C{c:03d}P{p:03d}R{r:03d}A{a:03d}"
         if name in missing or (skel / f"{name}.skeleton").exists():
             continue
-        os.link(two if (50 <= a <= 60 or a >= 106) else SAMPLE, skel / f"{name}.skeleton")
+        os.link(source(two if (50 <= a <= 60 or a >= 106) else SAMPLE), skel / f"{name}.skeleton")
         made += 1
     (root / "done").touch()
     return root
