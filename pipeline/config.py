@@ -88,6 +88,21 @@ def apply_switches(cfg) -> None:
         cfg[key] = steps
 
 
+def add_config_arguments(parser) -> None:
+    """The arguments every config-driven tool takes: CONFIG, --ann-file, --cfg-options."""
+    parser.add_argument("config")
+    parser.add_argument("--ann-file", type=Path, help="annotation file to use instead of the config's ann_file")
+    parser.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="override config values, e.g. train.epochs=10 model.pose_input=None use_store=False")
+
+
+def config_from_args(args):
+    options = parse_cfg_options(args.cfg_options)
+    if args.ann_file is not None:
+        options["ann_file"] = str(args.ann_file)
+    return load_config(args.config, options)
+
+
 def default_work_dir(cfg) -> Path:
     return ROOT / "work_dirs" / cfg.name
 

@@ -13,6 +13,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from extract.fileio import one_line
+
 from .config import ROOT
 
 # The project's default model, in ONE place (trained by `make train CONFIG=configs/pggcn_nwucla_default.py`).
@@ -125,10 +127,9 @@ def _positive(value, name: str) -> int:
 
 
 def _one_line(e: BaseException, path: Path | None = None) -> str:
-    msg = " ".join(str(e).split()) or type(e).__name__
-    if path is not None and str(path) not in msg:
-        msg = f"{path}: {msg}"
-    return msg
+    """The error as one line, prefixed with the file when the message does not name it yet."""
+    msg = one_line(e)
+    return msg if path is None or str(path) in msg else f"{path}: {msg}"
 
 
 class ModelProcess:

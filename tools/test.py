@@ -13,22 +13,16 @@ from pathlib import Path
 from pipeline.cli import ArgumentParser, run_cli
 from pipeline.evaluation import REPORT_FILES, evaluate
 from extract.fileio import refuse_overwriting_inputs
-from pipeline.config import default_work_dir, load_config, parse_cfg_options
+from pipeline.config import add_config_arguments, config_from_args, default_work_dir
 
 
 def _main(argv=None) -> int:
     p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("config")
+    add_config_arguments(p)
     p.add_argument("--checkpoint", type=Path, help="default: work_dirs/<config name>/best.pth")
     p.add_argument("--work-dir", type=Path, help="where the reports go (default: work_dirs/<config name>/eval)")
-    p.add_argument("--ann-file", type=Path, help="annotation file to use instead of the config's ann_file")
-    p.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE",
-                   help="override config values, e.g. ann_file=data/my/annotations.pkl")
     args = p.parse_args(argv)
-    options = parse_cfg_options(args.cfg_options)
-    if args.ann_file is not None:
-        options["ann_file"] = str(args.ann_file)
-    cfg = load_config(args.config, options)
+    cfg = config_from_args(args)
     ckpt = args.checkpoint or default_work_dir(cfg) / "best.pth"
     out = args.work_dir or default_work_dir(cfg) / "eval"
     refuse_overwriting_inputs([out / name for name in REPORT_FILES], [ckpt, args.config, cfg.ann_file])

@@ -11,23 +11,17 @@ import sys
 from pathlib import Path
 
 from pipeline.cli import ArgumentParser, run_cli
-from pipeline.config import load_config, parse_cfg_options
+from pipeline.config import add_config_arguments, config_from_args
 from pipeline.training import train
 
 
 def _main(argv=None) -> int:
     p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("config")
+    add_config_arguments(p)
     p.add_argument("--work-dir", type=Path)
     p.add_argument("--launcher", choices=["none", "pytorch"], default="none")
-    p.add_argument("--ann-file", type=Path, help="annotation file to use instead of the config's ann_file")
-    p.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE",
-                   help="override config values, e.g. train.epochs=10 train.time_budget_min=5")
     args = p.parse_args(argv)
-    options = parse_cfg_options(args.cfg_options)
-    if args.ann_file is not None:
-        options["ann_file"] = str(args.ann_file)
-    cfg = load_config(args.config, options)
+    cfg = config_from_args(args)
     result = train(cfg, args.work_dir, args.launcher)
     print(f"done: best test top-1 {result['best_top1']:.2%} at epoch {result['best_epoch']} "
           f"({result['epochs']} epochs, {result['elapsed_s'] / 60:.1f} min)")
