@@ -27,11 +27,13 @@ POSE_CHECKPOINT ?=
 KEEP_PARTS ?=
 ANN_FILE   ?=
 WORK_DIR   ?=
+LOAD_FROM  ?=
 # training / evaluation
 CONFIG     ?= configs/pggcn_ntu120_xsub.py
 CHECKPOINT ?=
 ANN_FILE   ?=
 WORK_DIR   ?=
+LOAD_FROM  ?=
 NPROC      ?= 1
 NNODES     ?= 1
 NODE_RANK  ?= 0
@@ -75,7 +77,7 @@ $(MMPOSE_STAMP): $(STAMP) pyproject.toml
 test: $(STAMP) $(MMPOSE_STAMP) ## run the whole test suite
 	$(PY) -m pytest -q
 
-extract: $(STAMP) $(if $(filter mmpose,$(call lit,POSE)),$(MMPOSE_STAMP)) ## build $(OUT)/annotations.pkl from DATA_ROOT (DATASET=ntu60|ntu120, POSE=mediapipe|mmpose|none)
+extract: $(STAMP) $(if $(filter mmpose,$(call lit,POSE)),$(MMPOSE_STAMP)) ## build $(OUT)/annotations.pkl from DATA_ROOT (DATASET=ntu60|ntu120|videos, POSE=mediapipe|mmpose|none)
 	$(PY) tools/extract.py --dataset $(call q,DATASET) --data-root $(call q,DATA_ROOT) --out $(call q,OUT) \
 	  --pose $(call q,POSE) --workers $(call q,WORKERS) $(if $(call lit,SHARD),--shard $(call q,SHARD)) \
 	  $(if $(call lit,POSE_CONFIG),--pose-config $(call q,POSE_CONFIG)) \
@@ -84,14 +86,15 @@ extract: $(STAMP) $(if $(filter mmpose,$(call lit,POSE)),$(MMPOSE_STAMP)) ## bui
 
 # ANN_FILE and WORK_DIR override the config's annotation file and output folder, for any config.
 RUN_OPTS = $(if $(call lit,ANN_FILE),--ann-file $(call q,ANN_FILE)) $(if $(call lit,WORK_DIR),--work-dir $(call q,WORK_DIR))
+TRAIN_OPTS = $(RUN_OPTS) $(if $(call lit,LOAD_FROM),--load-from $(call q,LOAD_FROM))
 
-train: $(STAMP) ## train CONFIG [ANN_FILE= WORK_DIR=] (NPROC>1 or NNODES>1 launches torchrun/DDP); resumes if interrupted
+train: $(STAMP) ## train CONFIG [ANN_FILE= WORK_DIR= LOAD_FROM=] (NPROC>1 or NNODES>1 launches torchrun/DDP); resumes if interrupted
 ifeq ($(NPROC)$(NNODES),11)
-	$(PY) tools/train.py $(call q,CONFIG) $(RUN_OPTS)
+	$(PY) tools/train.py $(call q,CONFIG) $(TRAIN_OPTS)
 else
 	$(call q,VENV)/bin/torchrun --nproc_per_node=$(call q,NPROC) --nnodes=$(call q,NNODES) \
 	  --node_rank=$(call q,NODE_RANK) --master_addr=$(call q,MASTER_ADDR) --master_port=$(call q,MASTER_PORT) \
-	  tools/train.py $(call q,CONFIG) $(RUN_OPTS) --launcher pytorch
+	  tools/train.py $(call q,CONFIG) $(TRAIN_OPTS) --launcher pytorch
 endif
 
 eval: $(STAMP) ## evaluate CHECKPOINT (default: the run's best) on CONFIG's test split [ANN_FILE= WORK_DIR=]

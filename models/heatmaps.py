@@ -65,8 +65,9 @@ def normalize_to_person_box(keypoints: np.ndarray, scores: np.ndarray, margin: f
     lo = np.where(valid[..., None], keypoints, big).min(axis=(1, 2))  # (M, 2)
     hi = np.where(valid[..., None], keypoints, -big).max(axis=(1, 2))
     has = valid.any(axis=(1, 2))
-    centre = np.where(has[:, None], (lo + hi) / 2, 0.0)
-    side = np.where(has, (hi - lo).max(axis=1), 1.0)
+    with np.errstate(invalid="ignore"):  # persons without a confident joint: inf - inf, replaced just below
+        centre = np.where(has[:, None], (lo + hi) / 2, 0.0)
+        side = np.where(has, (hi - lo).max(axis=1), 1.0)
     side = np.maximum(side * (1 + 2 * margin), 1e-6)
     out = (keypoints - centre[:, None, None, :]) / side[:, None, None, None] + 0.5
     out[~has] = 0.5

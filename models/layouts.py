@@ -112,6 +112,25 @@ BLAZEPOSE33 = JointLayout(
 LAYOUTS: dict[str, JointLayout] = {lay.name: lay for lay in (NTU25, KINECT_V1_20, COCO17, BLAZEPOSE33)}
 
 
+# the same body point under another layout's name (Kinect v1 names -> Kinect v2 / NTU names)
+_ALIASES = {"hip_center": "spine_base", "spine": "spine_mid", "shoulder_center": "spine_shoulder"}
+
+
+def joint_map(source: str | JointLayout, target: str | JointLayout) -> np.ndarray:
+    """Indices into `source`'s joints that give `target`'s joints (x_target = x_source[..., idx, :]), for
+    layouts whose joints the target's all exist in the source (e.g. NTU-25 -> Kinect-v1-20)."""
+    src, dst = get_layout(source), get_layout(target)
+    idx = []
+    for name in dst.joint_names:
+        for candidate in (name, _ALIASES.get(name)):
+            if candidate in src.joint_names:
+                idx.append(src.joint_names.index(candidate))
+                break
+        else:
+            raise ValueError(f"layout {src.name} has no joint for {dst.name}'s {name!r}")
+    return np.array(idx)
+
+
 def get_layout(layout: str | JointLayout) -> JointLayout:
     """Look a layout up by name (a JointLayout passes through)."""
     if isinstance(layout, JointLayout):

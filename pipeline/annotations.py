@@ -48,7 +48,8 @@ def save_annotations(path: str | Path, annotations: list[dict], split: dict[str,
     atomic_pickle_dump(dict(split=split, annotations=annotations), path)
 
 
-def stream_annotations(path: str | Path, split: dict[str, list[str]], records: Iterable[dict]) -> int:
+def stream_annotations(path: str | Path, split: dict[str, list[str]], records: Iterable[dict],
+                       extra: dict | None = None) -> int:
     """Write the same pickle as `save_annotations`, one record at a time (memory flat in the sample count).
 
     The file is assembled from pickle opcodes: PROTO 4, a dict whose 'annotations' list gets each record
@@ -59,9 +60,10 @@ def stream_annotations(path: str | Path, split: dict[str, list[str]], records: I
         pickler = pickle._Pickler(f, protocol=4)  # noqa: SLF001 - its save() writes an object without PROTO/STOP
         pickler.fast = True
         f.write(pickle.PROTO + b"\x04" + pickle.EMPTY_DICT)
-        pickler.save("split")
-        pickler.save(split)
-        f.write(pickle.SETITEM)
+        for key, value in {"split": split, **(extra or {})}.items():  # e.g. label_names
+            pickler.save(key)
+            pickler.save(value)
+            f.write(pickle.SETITEM)
         pickler.save("annotations")
         f.write(pickle.EMPTY_LIST)
         for rec in records:
@@ -106,6 +108,14 @@ def load_annotations(path: str | Path) -> dict[str, Any]:
                                  f"keypoint {kp.shape[:3]}")
             if arr.dtype.kind == "f" and not np.isfinite(arr).all():
                 raise ValueError(f"{where}: '{key}' has NaN or infinite values")
+    label_names = data.get("label_names")
+    if label_names is not None:
+        if not isinstance(label_names, list) or not all(isinstance(n, str) for n in label_names) or not label_names:
+            raise ValueError(f"{path}: 'label_names' must be a non-empty list of strings")
+        bad = next((r for r in data["annotations"] if r["label"] >= len(label_names)), None)
+        if bad is not None:
+            raise ValueError(f"{path}: record {bad['frame_dir']} has label {bad['label']}, but the file names only "
+                             f"{len(label_names)} classes")
     names = {rec["frame_dir"] for rec in data["annotations"]}
     for split, members in data["split"].items():
         if not isinstance(members, (list, tuple)) or not all(isinstance(n, str) for n in members):

@@ -14,4 +14,5 @@ def class_names(dataset: str) -> list[str]:
         return names[:60] if dataset == "ntu60" else names
     if dataset == "nwucla":
         return list(NWUCLA_CLASSES)
-    raise ValueError(f"unknown dataset {dataset!r}: expected ntu60, ntu120 or nwucla")
+    raise ValueError(f"dataset {dataset!r} has no built-in class names: the annotation file must carry "
+                     f"label_names (as `make extract DATASET=videos` writes them), or the config class_names")

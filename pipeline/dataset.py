@@ -35,10 +35,11 @@ class SkeletonDataset(Dataset):
             except OSError:  # a read-only dataset folder: no store beside it, the pickle still works
                 store = None
         if store is not None:
-            splits, names = store.split, store.names
+            splits, names, self.label_names = store.split, store.names, store.label_names
         else:
             data = load_annotations(ann_file)
             splits, names = data["split"], np.array([r["frame_dir"] for r in data["annotations"]])
+            self.label_names = data.get("label_names")  # the class names a file of the user's own clips carries
         if split not in splits:
             raise ValueError(f"{ann_file}: no split {split!r}; it has {', '.join(sorted(splits))}")
         index = np.flatnonzero(np.isin(names, np.asarray(splits[split], dtype=names.dtype)))

@@ -103,6 +103,8 @@ def _run(video: Path, info: dict, predictor, remote: ModelProcess | None, t0: fl
         t_wait = time.perf_counter()
         remote.wait()
         timings["model_wait_s"] = time.perf_counter() - t_wait
+    if window is None and predictor.clip_len and predictor.resample_fps:  # trained in seconds: the same duration
+        window = max(1, round(predictor.clip_len * info["fps"] / predictor.resample_fps))
     window = int(window or predictor.clip_len or DEFAULT_WINDOW)
     stride = int(stride or max(1, window // 2))
 
@@ -114,7 +116,7 @@ def _run(video: Path, info: dict, predictor, remote: ModelProcess | None, t0: fl
     for i, ((s, e), persons) in enumerate(zip(spans, picks)):
         if persons.size:
             records.append(build_record(mapped, persons, s, e, video.stem, (poses.height, poses.width),
-                                        predictor.layout))
+                                        predictor.layout, fps=info["fps"]))
             rows.append(i)
     probs = predictor.predict(records)
     window_probs = np.full((len(spans), predictor.num_classes), np.nan, np.float32)

@@ -41,6 +41,7 @@ class Predictor:
     pipeline: Callable[[dict], dict]
     num_person: int
     clip_len: int | None
+    resample_fps: float | None
     device: str
     checkpoint: Path
     uses_pose: bool = True
@@ -100,7 +101,8 @@ def load_predictor(checkpoint: str | Path | None = None, device: str = "cpu") ->
             raise ValueError("not a PG-GCN checkpoint for inference (its metadata lacks class_names)")
         return Predictor(model=loaded.model, class_names=loaded.class_names, layout=loaded.layout,
                          pipeline=loaded.pipeline, num_person=_num_person(loaded.pipeline_cfg),
-                         clip_len=_clip_len(loaded.pipeline_cfg), device=device, checkpoint=path,
+                         clip_len=_clip_len(loaded.pipeline_cfg), resample_fps=_resample_fps(loaded.pipeline_cfg),
+                         device=device, checkpoint=path,
                          uses_pose=bool(getattr(loaded.model, "pose_input", "heatmap")))
     except (ValueError, TypeError) as e:  # the loader's one-line reasons (not a checkpoint, unknown type, ...)
         raise InferenceError(_one_line(e, path)) from None
@@ -110,6 +112,14 @@ def _clip_len(pipeline_cfg: list) -> int | None:
     for t in pipeline_cfg:
         if isinstance(t, dict) and "clip_len" in t:
             return _positive(t["clip_len"], "clip_len")
+    return None
+
+
+def _resample_fps(pipeline_cfg: list) -> float | None:
+    """The frame rate a time-sampled pipeline (ResampleFps) brings every clip to, else None."""
+    for t in pipeline_cfg:
+        if isinstance(t, dict) and t.get("type") == "ResampleFps":
+            return float(t.get("fps", 15.0))
     return None
 
 
@@ -175,7 +185,7 @@ class ModelProcess:
             self.info = self._receive("ready")
         return self
 
-    def __getattr__(self, name: str):  # class_names, layout, num_person, clip_len, num_classes
+    def __getattr__(self, name: str):  # class_names, layout, num_person, clip_len, num_classes, resample_fps
         info = self.__dict__.get("info")
         if info is not None and name in info:
             return info[name]
@@ -208,7 +218,8 @@ def _serve_model(conn, checkpoint: str, device: str) -> None:
             conn.send(("error", _one_line(e, Path(checkpoint))))
             return
         conn.send(("ready", dict(class_names=pred.class_names, layout=pred.layout, num_person=pred.num_person,
-                                 clip_len=pred.clip_len, num_classes=pred.num_classes)))
+                                 clip_len=pred.clip_len, num_classes=pred.num_classes,
+                                 resample_fps=pred.resample_fps)))
         while True:
             try:
                 records = conn.recv()

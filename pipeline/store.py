@@ -87,7 +87,8 @@ class StoreWriter:
             c[key].append(rec.get(key))
         self.rows += m * t
 
-    def close(self, split: dict[str, list[str]], source: dict | None = None) -> Path:
+    def close(self, split: dict[str, list[str]], source: dict | None = None,
+              label_names: list[str] | None = None) -> Path:
         for f in self.files.values():
             f.close()
         c = self.columns
@@ -104,7 +105,7 @@ class StoreWriter:
         atomic_json_dump(scalars, self.tmp / "scalars.json", indent=None)
         atomic_json_dump(dict(version=VERSION, samples=len(frames), rows=self.rows,
                               fields={k: [np.dtype(FRAME_FIELDS[k]).str, list(s)] for k, s in self.shapes.items()},
-                              source=source), self.tmp / "index.json")
+                              source=source, label_names=label_names), self.tmp / "index.json")
         old = self.target.with_name(temp_name(self.target.name, "old"))
         if self.target.exists():
             os.replace(self.target, old)
@@ -119,12 +120,12 @@ class StoreWriter:
 
 
 def write_store(records: Iterable[dict], split: dict[str, list[str]], target: str | Path,
-                source: dict | None = None) -> Path:
+                source: dict | None = None, label_names: list[str] | None = None) -> Path:
     writer = StoreWriter(target)
     try:
         for rec in records:
             writer.add(rec)
-        return writer.close(split, source)
+        return writer.close(split, source, label_names)
     except BaseException:
         writer.abort()
         raise
@@ -147,6 +148,7 @@ class SampleStore:
             self.img_shape = np.load(self.path / "img_shape.npy")
             self.scalars = json.loads((self.path / "scalars.json").read_text())
             self.split = json.loads((self.path / "split.json").read_text())
+            self.label_names = self.index.get("label_names")
             rows = self.index["rows"]
             self.arrays = {k: np.memmap(self.path / f"{k}.bin", dtype=np.dtype(d), mode="r", shape=(rows, *s))
                            if rows else np.zeros((0, *s), np.dtype(d)) for k, (d, s) in self.index["fields"].items()}
@@ -190,5 +192,6 @@ def open_store(ann_file: str | Path, build: bool = True) -> SampleStore | None:
         return None
     remove_stale_temps(path.parent)
     data = load_annotations(ann_file)
-    write_store(data["annotations"], data["split"], path, source=fingerprint(ann_file))
+    write_store(data["annotations"], data["split"], path, source=fingerprint(ann_file),
+                label_names=data.get("label_names"))
     return SampleStore(path)

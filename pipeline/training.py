@@ -249,8 +249,36 @@ def save_checkpoints(run: Run, record: dict, metrics: dict | None) -> None:
 # ---------------------------------------------------------------------------------------------- a run
 
 
-def train(cfg, work_dir: Path | None = None, launcher: str = "none") -> dict[str, Any]:
-    """Train (resuming from work_dir/last.pth if present); returns the best and the final test metrics."""
+def prepare_finetune(cfg, checkpoint: Path) -> dict:
+    """`LOAD_FROM`: the model takes the checkpoint's architecture (its layout included), and both pipelines
+    map the data into that layout first (NTU-25 clips into a Kinect-v1-20 model: a no-op when they agree).
+    Returns the checkpoint's weights; everything but the classifier is loaded after the model is built."""
+    ckpt = load_checkpoint(checkpoint)
+    model_cfg = (ckpt["meta"].get("config") or {}).get("model")
+    if not isinstance(model_cfg, dict):
+        raise ValueError(f"{checkpoint}: its metadata describes no model to start from")
+    cfg.model = {**model_cfg, "num_classes": cfg.model.get("num_classes", model_cfg.get("num_classes"))}
+    layout = model_cfg.get("layout", "ntu25")
+    for key in ("train_pipeline", "test_pipeline"):
+        steps = [t for t in cfg[key] if t.get("type") != "MapLayout"]
+        cfg[key] = [dict(type="MapLayout", target=layout), *steps]
+    return ckpt["state_dict"]
+
+
+def load_all_but_classifier(model: torch.nn.Module, state: dict, checkpoint: Path) -> int:
+    """Copy every tensor whose name and shape match, the classifier (`fc.`) excepted; returns how many."""
+    own = model.state_dict()
+    keep = {k: v for k, v in state.items() if not k.startswith("fc.") and k in own and own[k].shape == v.shape}
+    missing = [k for k in own if not k.startswith("fc.") and k not in keep]
+    if missing:
+        raise ValueError(f"{checkpoint}: does not fit this model ({len(missing)} tensors differ, e.g. {missing[0]})")
+    model.load_state_dict(keep, strict=False)
+    return len(keep)
+
+
+def train(cfg, work_dir: Path | None = None, launcher: str = "none", load_from: Path | None = None) -> dict[str, Any]:
+    """Train (resuming from work_dir/last.pth if present); returns the best and the final test metrics.
+    `load_from` starts from another checkpoint's weights (all but the classifier)."""
     rank, world, device = setup_distributed(launcher)
     tc = {**TRAIN_DEFAULTS, **cfg.get("train", {})}
     seed_everything(tc["seed"] + rank)
@@ -263,8 +291,16 @@ def train(cfg, work_dir: Path | None = None, launcher: str = "none") -> dict[str
     if world > 1:
         dist.barrier()
         ann = ensure_annotations(cfg)
+    start_weights = prepare_finetune(cfg, Path(load_from)) if load_from else None
     train_loader, val_loader = build_loaders(cfg, ann, rank, world)
+    names = list(train_loader.dataset.label_names or cfg.get("class_names") or dataset_class_names(cfg.dataset))
+    if train_loader.dataset.label_names:  # a file of the user's own clips says how many classes there are
+        cfg.model["num_classes"] = len(names)
     core = build_model(cfg.model).to(device)
+    if start_weights is not None and not (work_dir / "last.pth").exists():
+        n = load_all_but_classifier(core, start_weights, Path(load_from))
+        if rank == 0:
+            print(f"initialised {n} tensors (all but the classifier) from {load_from}", flush=True)
     for ds in (train_loader.dataset, val_loader.dataset):
         check_labels(ds, core.num_classes, ann)
         check_joints(ds, core, ann)
@@ -273,7 +309,6 @@ def train(cfg, work_dir: Path | None = None, launcher: str = "none") -> dict[str
     lr = tc["lr"] * tc["batch_size"] * world / tc["base_batch"]
     opt = torch.optim.SGD(param_groups(core, tc["weight_decay"]), lr=lr, momentum=tc["momentum"],
                           nesterov=tc["nesterov"])
-    names = list(cfg.get("class_names") or dataset_class_names(cfg.dataset))
     meta = dict(class_names=names, config=plain(cfg.to_dict()), dataset=cfg.dataset, layout=cfg.model.get("layout"))
     run = Run(cfg, tc, work_dir, rank, world, device, model, core, opt,
               Schedule(lr, tc["warmup_epochs"] / tc["epochs"]),

@@ -18,7 +18,7 @@ from mmengine.registry import Registry
 from models.registry import build_from_cfg
 
 from models.heatmaps import normalize_to_person_box
-from models.layouts import get_layout
+from models.layouts import get_layout, joint_map
 
 # Our own scope: a pipeline read from a checkpoint's metadata can name these transforms and nothing else.
 TRANSFORMS = Registry("transform", scope="pggcn")
@@ -54,6 +54,54 @@ class SelectSkeleton:
                              f"this config wants 3D skeletons; use a 2D config such as "
                              f"configs/pggcn_ntu60_xsub_2d.py")
         results["joints"] = np.array(joints, dtype=np.float32)  # a copy: records may be read-only maps
+        return results
+
+
+@TRANSFORMS.register_module()
+class MapLayout:
+    """Re-express a record in another joint layout (NTU-25 data for a Kinect-v1-20 model, say): every
+    per-joint field is indexed by `models.layouts.joint_map`. A record already in `target` passes unchanged."""
+
+    FIELDS = ("keypoint", "pose_world", "pose_keypoint", "pose_score", "kinect_color", "keypoint_score")
+
+    def __init__(self, target: str):
+        self.target = get_layout(target).name
+
+    def __call__(self, results: dict) -> dict:
+        source = results.get("layout", "ntu25")
+        if source == self.target:
+            return results
+        idx = joint_map(source, self.target)
+        for key in self.FIELDS:
+            if results.get(key) is not None:
+                results[key] = np.asarray(results[key])[:, :, idx]
+        results["layout"] = self.target
+        return results
+
+
+@TRANSFORMS.register_module()
+class ResampleFps:
+    """Resample a clip's frames to `fps` by time, so clips recorded at 15 and 30 fps give the model the same
+    temporal sampling (records without `fps`, e.g. NTU's, are left as they are)."""
+
+    FIELDS = ("keypoint", "pose_world", "pose_keypoint", "pose_score", "kinect_color", "keypoint_score")
+
+    def __init__(self, fps: float = 15.0):
+        if not fps > 0:
+            raise ValueError(f"ResampleFps fps must be positive, got {fps}")
+        self.fps = float(fps)
+
+    def __call__(self, results: dict) -> dict:
+        src = results.get("fps")
+        t = results["keypoint"].shape[1]
+        if not src or abs(src - self.fps) < 1e-3 or t == 0:
+            return results
+        n = max(1, int(round(t * self.fps / src)))
+        idx = np.minimum((np.arange(n) * src / self.fps).astype(np.int64), t - 1)
+        for key in self.FIELDS:
+            if results.get(key) is not None:
+                results[key] = np.asarray(results[key])[:, idx]
+        results["total_frames"], results["fps"] = n, self.fps
         return results
 
 

@@ -44,11 +44,12 @@ def map_tracks(poses, layout: str) -> MappedTracks:
 
 
 def build_record(mapped: MappedTracks, persons: np.ndarray, start: int, end: int, name: str,
-                 size: tuple[int, int], layout: str) -> dict:
-    """One window as an annotation record (docs/ARCHITECTURE.md) without a label."""
+                 size: tuple[int, int], layout: str, fps: float | None = None) -> dict:
+    """One window as an annotation record (docs/ARCHITECTURE.md) without a label; `fps` lets a pipeline
+    that samples by time (ResampleFps) treat it like the clips it was trained on."""
     sl = (persons, slice(start, end))
     world = mapped.keypoint[sl]  # (M, T, V, 3)
-    return dict(
+    return dict(fps=fps,
         frame_dir=name, total_frames=end - start, img_shape=tuple(size), original_shape=tuple(size), layout=layout,
         keypoint=world.copy(), pose_world=world.copy(), pose_keypoint=mapped.pose_keypoint[sl].copy(),
         pose_score=mapped.pose_score[sl].copy(), pose_source="mediapipe", pose_mirrored=False,

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from pipeline.extraction import ExtractConfig, parse_shard, run
+from pipeline.video_dataset import VideoExtractConfig, run_videos
 from pipeline.cli import ArgumentParser, run_cli
 
 SHOW = 20  # ignored files listed on the terminal (all of them are in OUT/ignored.json)
@@ -24,8 +25,10 @@ SHOW = 20  # ignored files listed on the terminal (all of them are in OUT/ignore
 
 def _main(argv=None) -> int:
     p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--dataset", choices=["ntu60", "ntu120"], required=True)
-    p.add_argument("--data-root", type=Path, required=True, help="folder with nturgb+d_skeletons/ and nturgb+d_rgb/")
+    p.add_argument("--dataset", choices=["ntu60", "ntu120", "videos"], required=True,
+                   help="videos: a folder of your own labelled clips (labels.csv or one sub-folder per label)")
+    p.add_argument("--data-root", type=Path, required=True,
+                   help="NTU: the folder with nturgb+d_skeletons/ and nturgb+d_rgb/; videos: the clips' folder")
     p.add_argument("--out", type=Path, required=True, help="output folder (annotations.pkl, parts/, reports)")
     p.add_argument("--pose", choices=["none", "mediapipe", "mmpose"], default="mediapipe",
                    help="2D pose backend run on the RGB videos; none = skeletons only")
@@ -43,6 +46,10 @@ def _main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.workers < 1:
         raise ValueError(f"--workers must be at least 1, got {args.workers}")
+    if args.dataset == "videos":
+        result = run_videos(VideoExtractConfig(data_root=args.data_root, out=args.out, workers=args.workers,
+                                               shard=parse_shard(args.shard), keep_parts=args.keep_parts))
+        return _report(result, args.out)
     cfg = ExtractConfig(dataset=args.dataset, data_root=args.data_root, out=args.out, pose=args.pose,
                         workers=args.workers, shard=parse_shard(args.shard),
                         pose_config=args.pose_config, pose_checkpoint=args.pose_checkpoint, limit=args.limit,
@@ -53,6 +60,10 @@ def _main(argv=None) -> int:
               f"(all in {cfg.out / 'ignored.json'}):")
         for name, why in sorted(result.ignored.items())[:SHOW]:
             print(f"  {name}: {why}")
+    return _report(result, cfg.out)
+
+
+def _report(result, out: Path) -> int:
     print(f"extracted {len(result.done)}, already done {len(result.skipped)}, failed {len(result.failures)}")
     for name, reason in sorted(result.failures.items()):
         print(f"  FAILED {name}: {reason}")
@@ -64,7 +75,7 @@ def _main(argv=None) -> int:
             print("alignment vs Kinect: " + ", ".join(f"{k}={v:.3g}" for k, v in summary.items()))
             print(f"per-clip report: {report}")
     elif not result.pending:
-        print(f"every sample failed: {cfg.out / 'annotations.pkl'} not written")
+        print(f"every sample failed: {out / 'annotations.pkl'} not written")
     else:
         print(f"{result.pending} samples still pending in other shards; the last shard to finish merges "
               f"(or re-run without --shard)")

@@ -20,9 +20,11 @@ def _main(argv=None) -> int:
     add_config_arguments(p)
     p.add_argument("--work-dir", type=Path)
     p.add_argument("--launcher", choices=["none", "pytorch"], default="none")
+    p.add_argument("--load-from", type=Path, help="start from this checkpoint's weights (all but the classifier; "
+                   "its architecture and joint layout are taken over)")
     args = p.parse_args(argv)
     cfg = config_from_args(args)
-    result = train(cfg, args.work_dir, args.launcher)
+    result = train(cfg, args.work_dir, args.launcher, load_from=args.load_from)
     print(f"done: best test top-1 {result['best_top1']:.2%} at epoch {result['best_epoch']} "
           f"({result['epochs']} epochs, {result['elapsed_s'] / 60:.1f} min)")
     return 0

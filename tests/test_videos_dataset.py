@@ -1,0 +1,161 @@
+"""Your own videos: a folder of labelled clips -> extract -> train -> eval -> infer_video with your labels.
+
+The clips are cut at test time from the shipped real videos (arm wrestling close-ups; people walking up to a
+table), so the labels are real: what each piece shows."""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from _tools import run_tool
+
+from pipeline.transforms import MapLayout, ResampleFps
+from pipeline.video_dataset import Clip, assign_splits, discover, split_warnings
+
+ROOT = Path(__file__).resolve().parents[1]
+VIDEOS = ROOT / "tests/data/videos"
+
+
+def _cut(src: Path, dst: Path, start: int, frames: int, fps: float | None = None) -> Path:
+    cap = cv2.VideoCapture(str(src))
+    rate = fps or cap.get(cv2.CAP_PROP_FPS)
+    for _ in range(start):
+        cap.grab()
+    writer = None
+    for _ in range(frames):
+        ok, frame = cap.read()
+        if not ok:
+            break
+        if writer is None:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            writer = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*"mp4v"), rate, frame.shape[1::-1])
+        writer.write(frame)
+    writer.release()
+    cap.release()
+    return dst
+
+
+@pytest.fixture(scope="module")
+def clip_folder(tmp_path_factory) -> Path:
+    """Two real actions, one sub-folder each, plus a broken clip that must fail alone."""
+    root = tmp_path_factory.mktemp("my_clips")
+    for i in range(4):
+        _cut(VIDEOS / "arm_wrestling_340x256.mp4", root / "arm wrestling" / f"aw{i}.mp4", 20 + 60 * i, 40)
+        _cut(VIDEOS / "people_walk_to_table_768x432.mp4", root / "walk to table" / f"wt{i}.mp4", 40 + 45 * i, 30)
+    (root / "walk to table" / "broken.mp4").write_bytes(b"not a video at all" * 10)
+    return root
+
+
+@pytest.fixture(scope="module")
+def extracted(clip_folder, tmp_path_factory):
+
+    from pipeline.video_dataset import VideoExtractConfig, run_videos
+
+    out = tmp_path_factory.mktemp("videos_out")
+    result = run_videos(VideoExtractConfig(data_root=clip_folder, out=out), progress=False)
+    return out, result
+
+
+def test_a_folder_of_clips_becomes_an_annotation_file_with_label_names(extracted):
+    from pipeline.annotations import load_annotations
+
+    out, result = extracted
+    assert list(result.failures) == ["walk to table/broken"] and "broken.mp4" in result.failures["walk to table/broken"]
+    data = load_annotations(out / "annotations.pkl")
+    assert data["label_names"] == ["arm wrestling", "walk to table"]
+    recs = {r["frame_dir"]: r for r in data["annotations"]}
+    assert len(recs) == 8
+    rec = recs["arm wrestling/aw0"]
+    m, t = rec["keypoint"].shape[:2]
+    assert rec["label"] == 0 and rec["layout"] == "ntu25" and 1 <= m <= 2 and t == 40
+    assert rec["keypoint"].shape == (m, t, 25, 3) and rec["pose_keypoint"].shape == (m, t, 25, 2)
+    assert rec["fps"] == pytest.approx(28, abs=0.5) and rec["img_shape"] == (256, 340)
+    present = (np.abs(rec["keypoint"]).sum(-1) > 0).any(-1).sum(1)
+    assert list(present) == sorted(present, reverse=True)  # the person seen longest comes first
+    assert sorted(data["split"]["train"] + data["split"]["val"]) == sorted(recs)
+    assert json.loads((out / "failures.json").read_text()) == result.failures
+
+
+def test_train_eval_and_infer_with_the_users_own_labels(capsys, extracted, tmp_path):
+    out, _ = extracted
+    ann = out / "annotations.pkl"
+    opts = ["--cfg-options", "train.epochs=2", "train.repeat=2", "train.warmup_epochs=0"]
+    config = ROOT / "configs/pggcn_videos.py"
+    rc, stdout, err = run_tool(capsys, "train", config, "--ann-file", ann, "--work-dir", tmp_path / "w", *opts)
+    assert rc == 0, err
+    rc, stdout, err = run_tool(capsys, "test", config, "--ann-file", ann, "--checkpoint", tmp_path / "w/last.pth",
+                               "--work-dir", tmp_path / "e")
+    assert rc == 0, err
+    assert "walk to table" in (tmp_path / "e/per_class.csv").read_text()
+    clip = _cut(VIDEOS / "arm_wrestling_340x256.mp4", tmp_path / "new_clip.mp4", 150, 60)
+    rc, stdout, err = run_tool(capsys, "infer_video", clip, "--checkpoint", tmp_path / "w/last.pth", "--json",
+                               tmp_path / "r.json", "--quiet")
+    assert rc == 0, err
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert {p["label"] for p in result["predictions"]} == {"arm wrestling", "walk to table"}
+
+
+def test_fine_tuning_from_the_default_model_maps_the_layout(capsys, extracted, tmp_path):
+    out, _ = extracted
+    rc, stdout, err = run_tool(capsys, "train", ROOT / "configs/pggcn_videos.py", "--ann-file", out / "annotations.pkl",
+                               "--work-dir", tmp_path / "ft", "--load-from", ROOT / "checkpoints/pggcn_nwucla_default.pth",
+                               "--cfg-options", "train.epochs=1", "train.repeat=1", "train.warmup_epochs=0")
+    assert rc == 0, err
+    assert "all but the classifier" in stdout
+    from pipeline.checkpoint import load_checkpoint
+
+    meta = load_checkpoint(tmp_path / "ft/last.pth")["meta"]
+    assert meta["config"]["model"]["layout"] == "kinect_v1_20" and meta["class_names"] == ["arm wrestling",
+                                                                                           "walk to table"]
+    assert meta["config"]["test_pipeline"][0] == dict(type="MapLayout", target="kinect_v1_20")
+
+
+def test_labels_csv_layout_and_splits(tmp_path):
+    (tmp_path / "a").mkdir()
+    rows = []
+    for i in range(10):
+        (tmp_path / "a" / f"c{i}.mp4").write_bytes(b"")
+        rows.append(dict(path=f"a/c{i}.mp4", label="fall" if i % 2 else "sit", person=f"p{i % 5}"))
+    with open(tmp_path / "labels.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, ["path", "label", "person"])
+        w.writeheader()
+        w.writerows(rows)
+    clips = discover(tmp_path)
+    assert [c.name for c in clips][:2] == ["a/c0", "a/c1"] and clips[1].label == "fall"
+    split = assign_splits(clips)
+    held = {c.person for c in clips if c.name in split["val"]}
+    assert len(held) == 1  # 20 % of 5 persons, whole persons only
+    assert not held & {c.person for c in clips if c.name in split["train"]}
+    assert assign_splits(clips) == split  # deterministic
+    with_column = [Clip(c.path, c.name, c.label, c.person, "val" if i < 3 else "train") for i, c in enumerate(clips)]
+    assert assign_splits(with_column)["val"] == ["a/c0", "a/c1", "a/c2"]
+    plain = [Clip(c.path, c.name, c.label) for c in clips]
+    strat = assign_splits(plain)
+    assert len(strat["val"]) == 2 and {c.label for c in plain if c.name in strat["val"]} == {"fall", "sit"}
+
+
+def test_warnings_name_small_classes_and_missing_ones():
+    clips = [Clip(Path("x"), "a1", "run"), Clip(Path("x"), "a2", "run"), Clip(Path("x"), "b1", "jump")]
+    text = split_warnings(clips, dict(train=["a1", "b1"], val=["a2"]), ["jump", "run"])
+    assert "class 'jump' has only 1 clip(s)" in text and "split 'val' has no clip of 'jump'" in text
+
+
+def test_15_and_30_fps_clips_are_sampled_alike():
+    t30 = np.arange(60, dtype=np.float32)  # 2 s at 30 fps: value = time in 1/30 s
+    rec30 = dict(keypoint=np.broadcast_to(t30[None, :, None, None], (1, 60, 25, 3)).copy(), fps=30.0)
+    t15 = np.arange(30, dtype=np.float32) * 2  # the same 2 s at 15 fps
+    rec15 = dict(keypoint=np.broadcast_to(t15[None, :, None, None], (1, 30, 25, 3)).copy(), fps=15.0)
+    a, b = ResampleFps(15)(rec30), ResampleFps(15)(rec15)
+    np.testing.assert_array_equal(a["keypoint"], b["keypoint"])
+    assert a["total_frames"] == 30
+
+
+def test_map_layout_takes_ntu25_into_kinect_v1_20():
+    kp = np.arange(25, dtype=np.float32)[None, None, :, None].repeat(3, -1)
+    out = MapLayout("kinect_v1_20")(dict(keypoint=kp, layout="ntu25"))
+    assert out["keypoint"].shape == (1, 1, 20, 3) and out["layout"] == "kinect_v1_20"
+    assert out["keypoint"][0, 0, 2, 0] == 20  # shoulder_center <- NTU spine_shoulder (joint 21, 0-based 20)
