@@ -42,10 +42,11 @@ MASTER_PORT ?= 29500
 # benchmarks
 SEEDS    ?= 1
 N        ?= 114480
+GMDCSA_ROOT ?= ../shared/data/gmdcsa24
 VARIANTS ?=
 
 .PHONY: help setup setup-mmpose test extract train eval demo \
-        bench-model bench-extract bench-train bench-infer bench-accuracy bench-scale check-mmaction2-export clean
+        bench-model bench-extract bench-train bench-infer bench-accuracy bench-scale bench-gmdcsa check-mmaction2-export clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 18
@@ -108,6 +109,9 @@ bench-model: $(STAMP) ## PG-GCN vs mmaction2 ST-GCN, train/infer samples/s -> be
 
 bench-scale: $(STAMP) ## NTU-120 at N files (default 114480): extraction, store, open, DDP memory, loader -> bench/results/scale.json
 	$(PY) -m bench.bench_scale --n $(call q,N)
+
+bench-gmdcsa: $(STAMP) ## your-own-videos path on GMDCSA24 (fall vs ADL), leave one subject out -> bench/results/gmdcsa.json
+	$(PY) -m bench.bench_gmdcsa --root $(call q,GMDCSA_ROOT)
 
 check-mmaction2-export: $(STAMP) ## our 2D pose exported by tools/convert.py loads in mmaction2's PoseDataset (peer venv)
 	$(PY) -m bench.check_mmaction2_export
