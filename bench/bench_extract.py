@@ -6,6 +6,9 @@ full / pose-only shows what the pipeline around the model costs. One process, me
 Full extraction is timed twice: on the one clip alone (a cold run: it pays the run's set-up, the pose
 session's start-up and the decoder's first frames), and over COPIES copies of the clip in one run, as a
 worker meets a dataset (sessions restarted, not rebuilt); the target ratio is about the latter.
+The videos path (`make extract DATASET=videos`) is timed the same way on the shipped arm-wrestling clip
+(340x256, 280 frames, 2+ people): the multi-person landmarker alone on decoded frames, against the whole
+extraction of COPIES copies of it in one run (decode, landmarker, tracker, mapping, records, merge).
 """
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ from bench.common import finish  # noqa: E402
 SAMPLE = ROOT / "tests/data/ntu_sample"
 NAME = "S001C001P001R001A001"
 COPIES = 4
+CLIP = ROOT / "tests/data/videos/arm_wrestling_340x256.mp4"
 
 
 def main() -> None:
@@ -36,7 +40,13 @@ def main() -> None:
     video = SAMPLE / f"{NAME}_rgb.avi"
     rec = build_ntu_record(SAMPLE / f"{NAME}.skeleton")
     est = build_estimator("mediapipe")
-    rounds = {"decode": [], "pose": [], "extract": [], "extract_cold": []}
+    from extract.multiperson import detect_poses
+    from extract.video import probe_video
+    from pipeline.video_dataset import VideoExtractConfig, run_videos
+
+    clip_frames = list(iter_frames(CLIP, max_width=960))
+    clip_fps = probe_video(CLIP)["fps"]
+    rounds = {"decode": [], "pose": [], "extract": [], "extract_cold": [], "videos_pose": [], "videos_extract": []}
     for r in range(3):
         t = time.perf_counter()
         frames = list(iter_frames(video, max_width=DECODE_WIDTH))
@@ -65,6 +75,19 @@ def main() -> None:
                 run(ExtractConfig(dataset="ntu60", data_root=root, out=Path(tmp) / "out", pose="mediapipe"),
                     progress=False)
                 rounds[key].append(copies * len(frames) / (time.perf_counter() - t))
+        t = time.perf_counter()
+        n = sum(1 for _ in detect_poses(iter(clip_frames), clip_fps, workers=1))
+        rounds["videos_pose"].append(n / (time.perf_counter() - t))
+        with tempfile.TemporaryDirectory() as tmp:
+            for c in range(COPIES):
+                dst = Path(tmp) / "clips" / "arm wrestling" / f"copy{c}.mp4"
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(CLIP, dst)
+            t = time.perf_counter()
+            run_videos(VideoExtractConfig(data_root=Path(tmp) / "clips", out=Path(tmp) / "out"), progress=False)
+            rounds["videos_extract"].append(COPIES * len(clip_frames) / (time.perf_counter() - t))
+        print(f"round {r + 1}: videos path: landmarker {rounds['videos_pose'][-1]:.1f}, full extraction "
+              f"{rounds['videos_extract'][-1]:.1f} frames/s", flush=True)
         print(f"round {r + 1}: decode {rounds['decode'][-1]:.1f}, pose {rounds['pose'][-1]:.1f}, "
               f"full extraction {rounds['extract'][-1]:.1f} ({COPIES} clips), "
               f"{rounds['extract_cold'][-1]:.1f} (one clip, cold) frames/s", flush=True)
@@ -74,6 +97,9 @@ def main() -> None:
                            extract_over_pose=round(med["extract"] / med["pose"], 3),
                            extract_cold_fps=round(med["extract_cold"], 1),
                            extract_cold_over_pose=round(med["extract_cold"] / med["pose"], 3),
+                           videos_pose_fps=round(med["videos_pose"], 1),
+                           videos_extract_fps=round(med["videos_extract"], 1),
+                           videos_extract_over_pose=round(med["videos_extract"] / med["videos_pose"], 3),
                            setting=f"{NAME} 1920x1080, 103 frames, 1 body, decode at {DECODE_WIDTH} px wide, "
                                    f"1 process; extract_fps over {COPIES} copies in one run"))
 

@@ -120,3 +120,15 @@ def test_extraction_merges_into_pickle_and_store_and_cleans_up(tmp_path):
     assert store.split == data["split"] and store.split["xsub_val"] == ["S001C001P003R001A001"]
     again = run(ExtractConfig(dataset="ntu60", data_root=root, out=out), progress=False)
     assert sorted(again.skipped) == sorted(names) and not again.done  # a finished run stays finished
+
+
+def test_convert_builds_the_store_of_a_pickle_from_elsewhere(capsys, tmp_path):
+    from _tools import run_tool
+
+    recs = _records(2)
+    ann = tmp_path / "ntu120_3danno.pkl"
+    save_annotations(ann, recs, dict(xsub_train=[r["frame_dir"] for r in recs]))
+    rc, out, err = run_tool(capsys, "convert", "--to", "store", ann)
+    assert rc == 0, err
+    assert "2 samples" in out and store_path(ann).is_dir()
+    assert len(open_store(ann, build=False)) == 2

@@ -2,6 +2,11 @@
 """Convert our annotation files for other tools.
 
   python tools/convert.py --to mmaction2-2d data/ntu60/annotations.pkl data/ntu60/ntu60_mediapipe_2d.pkl
+  python tools/convert.py --to store ntu120_3danno.pkl
+
+store: the memory-mapped sample store that training reads (pipeline/store.py), written beside the annotation
+file (`<name>.store/`) for a pickle from elsewhere; training would build it on first use, this does it ahead
+(once, before a multi-GPU run, say). Extraction writes it by itself.
 
 mmaction2-2d: the format mmaction2's and pyskl's 2D skeleton configs read (COCO-17 `keypoint` + `keypoint_score`,
 from our extraction's `pose_keypoint` / `pose_score`; see pipeline/convert.py for the joint mapping).
@@ -13,14 +18,22 @@ from pathlib import Path
 
 from pipeline.cli import ArgumentParser, run_cli
 from pipeline.convert import export_mmaction_2d
+from pipeline.store import open_store
 
 
 def _main(argv=None) -> int:
     p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--to", choices=["mmaction2-2d"], required=True)
-    p.add_argument("src", type=Path, help="our annotations.pkl")
-    p.add_argument("out", type=Path, help="the file to write")
+    p.add_argument("--to", choices=["mmaction2-2d", "store"], required=True)
+    p.add_argument("src", type=Path, help="an annotation file (ours, or pyskl's / mmaction2's for --to store)")
+    p.add_argument("out", type=Path, nargs="?", help="the file to write (mmaction2-2d)")
     a = p.parse_args(argv)
+    if a.to == "store":
+        store = open_store(a.src)
+        print(f"{store.path}: {len(store)} samples, {store.index['rows']} person-frames, fields "
+              f"{', '.join(store.arrays)}")
+        return 0
+    if a.out is None:
+        raise ValueError("--to mmaction2-2d needs the output file: convert.py --to mmaction2-2d SRC OUT")
     n = export_mmaction_2d(a.src, a.out)
     print(f"wrote {a.out} ({n} records, {a.to})")
     return 0
