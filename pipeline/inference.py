@@ -16,7 +16,6 @@ Why it is built this way:
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +24,7 @@ from extract import video as vio
 from extract.multiperson import track_poses
 from extract.overlay import write_overlay
 
+# the names tools/infer_video.py and the tests use come from here, whichever module holds them
 from .predictor import (DEFAULT_CHECKPOINT, DEFAULT_CONFIG, InferenceError, ModelProcess,  # noqa: F401
                         Predictor, _one_line, how_to_get_checkpoint, load_predictor)
 from .video_records import build_record, map_tracks

@@ -10,7 +10,7 @@ persons, frames and joints.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 from mmengine.registry import Registry
