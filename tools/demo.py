@@ -5,7 +5,8 @@ Steps (each one is a project command a user could type; outputs under --out, def
   1. extract   2D pose on the real NTU sample, aligned with its Kinect skeleton (+ alignment report, heatmap picture)
   2. evaluate  the shipped default model on the NW-UCLA test view (metrics, confusion matrix PNG)
   3. train     a short PG-GCN run on NW-UCLA (configs/pggcn_demo.py)
-  4. infer     tools/infer_video.py on the shipped videos, with overlay MP4s and JSON
+  4. infer     tools/infer_video.py on the shipped videos, with overlay MP4s and JSON, and the fall model on a
+               held-out GMDCSA24 fall clip
 A failed step is reported and the demo goes on; the exit code is non-zero if any step failed.
 """
 from __future__ import annotations
@@ -62,6 +63,10 @@ def steps(out: Path, skip_train: bool) -> list[tuple[str, list[str]]]:
         s.append((f"infer: {video.name}",
                   [PY, "tools/infer_video.py", str(video), "--out", str(out / f"videos/{stem}_overlay.mp4"),
                    "--json", str(out / f"videos/{stem}.json")]))
+    fall = ROOT / "tests/data/gmdcsa24/subject3_fall_19.mp4"
+    s.append(("infer: a held-out GMDCSA24 fall clip with the fall model (checkpoints/pggcn_gmdcsa_fall.pth)",
+              [PY, "tools/infer_video.py", str(fall), "--checkpoint", str(ROOT / "checkpoints/pggcn_gmdcsa_fall.pth"),
+               "--out", str(out / "videos/gmdcsa_fall_overlay.mp4"), "--json", str(out / "videos/gmdcsa_fall.json")]))
     return s
 
 
