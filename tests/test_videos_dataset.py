@@ -159,3 +159,12 @@ def test_map_layout_takes_ntu25_into_kinect_v1_20():
     out = MapLayout("kinect_v1_20")(dict(keypoint=kp, layout="ntu25"))
     assert out["keypoint"].shape == (1, 1, 20, 3) and out["layout"] == "kinect_v1_20"
     assert out["keypoint"][0, 0, 2, 0] == 20  # shoulder_center <- NTU spine_shoulder (joint 21, 0-based 20)
+
+
+def test_the_shipped_fall_model_calls_a_held_out_fall_clip_a_fall(capsys, tmp_path):
+    clip = ROOT / "tests/data/gmdcsa24/subject3_fall_19.mp4"  # subject 3: not in the model's training folds
+    rc, _, err = run_tool(capsys, "infer_video", clip, "--checkpoint", ROOT / "checkpoints/pggcn_gmdcsa_fall.pth",
+                          "--json", tmp_path / "r.json", "--quiet")
+    assert rc == 0, err
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert result["predictions"][0]["label"] == "fall" and result["predictions"][0]["score"] > 0.5
