@@ -126,7 +126,7 @@ bench-infer: $(STAMP) ## infer_video.py real-time factor -> bench/results/infer.
 	$(PY) -m bench.bench_infer
 
 bench-accuracy: $(STAMP) ## NW-UCLA top-1 of PG-GCN and its ablations over SEEDS seeds [VARIANTS=] -> bench/results/accuracy.json
-	$(PY) -m bench.bench_accuracy --seeds $(call q,SEEDS) $(if $(call lit,VARIANTS),--variants $(VARIANTS)) \
+	$(PY) -m bench.bench_accuracy --seeds $(call q,SEEDS) $(if $(call lit,VARIANTS),--variants $(filter pggcn no_pose no_pgam,$(call lit,VARIANTS))) \
 	  $(if $(call lit,MINUTES),--minutes $(call q,MINUTES))
 
 clean: ## remove work_dirs/ and caches (keeps .venv)
