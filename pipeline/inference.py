@@ -31,6 +31,7 @@ from .video_records import build_record, map_tracks
 from .video_result import InferenceResult, summary_text  # noqa: F401
 from .windows import auto_pose_every, label_per_frame, pick_persons, plan_windows  # noqa: F401
 
+MIN_PRESENCE = 0.3  # a person gets a window of their own when present in at least this share of its frames
 DEFAULT_WINDOW = 64  # frames; used when the checkpoint's config names no clip length
 MAX_POSE_WIDTH = 960  # frames are decoded at most this wide for the landmarker (it runs at 224/256 px anyway)
 
@@ -113,14 +114,34 @@ def _run(video: Path, info: dict, predictor, remote: ModelProcess | None, t0: fl
     spans = plan_windows(poses.frames, window, stride)
     picks = [pick_persons(mapped.present, s, e, predictor.num_person) for s, e in spans]
     records, rows = [], []
+    size = (poses.height, poses.width)
     for i, ((s, e), persons) in enumerate(zip(spans, picks)):
         if persons.size:
-            records.append(build_record(mapped, persons, s, e, video.stem, (poses.height, poses.width),
-                                        predictor.layout, fps=info["fps"]))
+            records.append(build_record(mapped, persons, s, e, video.stem, size, predictor.layout, fps=info["fps"]))
             rows.append(i)
-    probs = predictor.predict(records)
+    # Per person: a one-person model sees each person on their own; a model trained on pairs (NTU) sees the
+    # window's pair, whose prediction then belongs to both.
+    row_of = {w: r for r, w in enumerate(rows)}
+    person_rows: list[tuple[int, int, int]] = []  # (track index, window index, row in the predictions)
+    for i, ((s, e), persons) in enumerate(zip(spans, picks)):
+        if predictor.num_person > 1:
+            person_rows += [(int(k), i, row_of[i]) for k in persons]
+            continue
+        enough = np.flatnonzero(mapped.present[:, s:e].mean(axis=1) >= MIN_PRESENCE)
+        for k in sorted(set(enough.tolist()) | set(persons.tolist())):  # the window's own person always
+            if persons.tolist() == [k]:
+                person_rows.append((int(k), i, row_of[i]))
+            else:
+                person_rows.append((int(k), i, len(records)))
+                records.append(build_record(mapped, np.array([k]), s, e, video.stem, size, predictor.layout,
+                                            fps=info["fps"]))
+    all_probs = predictor.predict(records)
+    probs = all_probs[:len(rows)]
     window_probs = np.full((len(spans), predictor.num_classes), np.nan, np.float32)
     window_probs[rows] = probs
+    person_window_probs = np.full((len(mapped.ids), len(spans), predictor.num_classes), np.nan, np.float32)
+    for k, i, r in person_rows:
+        person_window_probs[k, i] = all_probs[r]
     timings["model_s"] = time.perf_counter() - t_model
 
     ids = np.array(mapped.ids)
@@ -130,7 +151,7 @@ def _run(video: Path, info: dict, predictor, remote: ModelProcess | None, t0: fl
         persons=[dict(id=int(t.id), frames_present=t.frames_present) for t in poses.tracks],
         probs=probs.mean(axis=0) if len(probs) else None,
         windows=[dict(start=s, end=e, persons=ids[p].tolist()) for (s, e), p in zip(spans, picks)],
-        window_probs=window_probs, timings=timings,
+        window_probs=window_probs, timings=timings, person_window_probs=person_window_probs,
     )
     result.frame_labels = label_per_frame(poses.frames, spans, window_probs, result.class_names)
     if overlay is not None:

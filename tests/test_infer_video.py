@@ -155,7 +155,10 @@ def test_json_schema(ntu_run, arm_run):
     for out in (ntu_run[1], arm_run[1]):
         assert {"video", "frames", "fps", "persons", "predictions", "windows", "timings"} <= set(out)
         for p in out["persons"]:
-            assert set(p) == {"id", "frames_present"} and 0 < p["frames_present"] <= out["frames"]
+            assert set(p) == {"id", "frames_present", "predictions", "timeline"}
+            assert 0 < p["frames_present"] <= out["frames"]
+            for span in p["timeline"]:
+                assert set(span) == {"start", "end", "label", "class_id", "score"} and span["end"] <= out["frames"]
         assert len({p["id"] for p in out["persons"]}) == len(out["persons"])
         for pred in out["predictions"]:
             assert set(pred) == {"label", "class_id", "score"}
@@ -187,6 +190,42 @@ def test_several_partly_visible_people(arm_run):
     assert len({i for w in out["windows"] for i in w["persons"]}) >= 2
     assert sum(p["frames_present"] for p in out["persons"]) > 150
     assert out["predictions"] and proc.returncode == 0
+
+
+def test_each_person_gets_their_own_predictions(arm_run):
+    """A one-person model sees every person on their own, in each window where they are present enough."""
+    _, out = arm_run
+    ids = {p["id"] for p in out["persons"]}
+    with_windows = [p for p in out["persons"] if p["timeline"]]
+    assert len(with_windows) >= 2 and all(p["predictions"] for p in with_windows)
+    for w in out["windows"]:
+        per = {e["person"]: e["predictions"] for e in w["per_person"]}
+        assert set(per) <= ids
+        if w["persons"]:  # the person the window itself was labelled with got the same prediction
+            assert per[w["persons"][0]] == w["predictions"]
+    for p in with_windows:  # a person's clip-level best label is among their windows' labels
+        assert p["predictions"][0]["label"] in {span["label"] for span in p["timeline"]} or len(p["timeline"]) > 1
+
+
+def test_a_two_person_model_sees_the_pair_together(workdir):
+    import torch
+
+    from models import build_model
+    from pipeline.classes import class_names
+
+    cfg = _nwucla_config()
+    cfg["test_pipeline"] = [dict(t, num_person=2) if t["type"] == "PackInputs" else t for t in cfg["test_pipeline"]]
+    torch.manual_seed(1)
+    path = _save(workdir / "pairs.pth", build_model(cfg["model"]).eval(), cfg, class_names("nwucla"))
+    out_json = workdir / "pairs.json"
+    proc = _run(str(ARM_VIDEO), "--checkpoint", str(path), "--json", str(out_json), "--quiet")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(out_json.read_text())
+    assert max(len(w["persons"]) for w in out["windows"]) == 2
+    for w in out["windows"]:
+        assert [e["person"] for e in w["per_person"]] == sorted(w["persons"], key=[p["id"] for p in
+                                                                                    out["persons"]].index)
+        assert all(e["predictions"] == w["predictions"] for e in w["per_person"])
 
 
 def test_overlay_has_the_input_frame_count(ntu_run):

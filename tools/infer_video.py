@@ -8,15 +8,19 @@ stable person ids), maps each person's 2D keypoints and 3D joints to the checkpo
 or Kinect v1 20), builds the model inputs with the checkpoint config's own test pipeline, and runs PG-GCN
 on overlapping windows of --window frames every --stride frames. Each window feeds the model the person(s)
 seen most in it, as many as the model was trained with (NW-UCLA: 1; NTU: 2); frames where a person is
-absent are zeros, as in training. It prints the top-k labels for the whole clip (the mean of the window
+absent are zeros, as in training. Each person also gets labels of their own: a one-person model sees every
+person present in at least 30 % of a window on their own, a two-person model sees the window's pair together. It prints the top-k labels for the whole clip (the mean of the window
 probabilities), the persons found and the speed. For speed, the landmarker sees every 2nd frame of videos
 at >= 20 fps (the frames between are interpolated; --pose-every 1 for all) and runs on --workers threads,
 while the model loads in a child process.
 
 --json writes the same as data:
-  {"video", "frames", "fps", "width", "height", "persons": [{"id", "frames_present"}],
+  {"video", "frames", "fps", "width", "height",
+   "persons": [{"id", "frames_present", "predictions": [...] (that person's clip-level top-k),
+                "timeline": [{"start", "end", "label", "class_id", "score"}] (that person's windows)}],
    "predictions": [{"label", "class_id", "score"}]  (whole clip, best first),
-   "windows": [{"start", "end", "persons", "predictions": [...]}]  (end exclusive),
+   "windows": [{"start", "end", "persons", "predictions": [...],
+                "per_person": [{"person", "predictions"}]}]  (end exclusive),
    "timings": {"startup_s", "pose_s", "pose_fps", "model_s", "overlay_s", "total_s", "frames_per_s"}}
 --out writes the video (mp4v) with the skeletons, person ids and the current window's label drawn on it,
 with the input's frame count.
