@@ -27,6 +27,7 @@ from extract.overlay import write_overlay
 # the names tools/infer_video.py and the tests use come from here, whichever module holds them
 from .predictor import (DEFAULT_CHECKPOINT, DEFAULT_CONFIG, InferenceError, ModelProcess,  # noqa: F401
                         Predictor, _one_line, how_to_get_checkpoint, load_predictor)
+from .timeline import frame_probs, segments
 from .video_records import build_record, map_tracks
 from .video_result import InferenceResult, summary_text  # noqa: F401
 from .windows import auto_pose_every, label_per_frame, pick_persons, plan_windows  # noqa: F401
@@ -154,6 +155,9 @@ def _run(video: Path, info: dict, predictor, remote: ModelProcess | None, t0: fl
         window_probs=window_probs, timings=timings, person_window_probs=person_window_probs,
     )
     result.frame_labels = label_per_frame(poses.frames, spans, window_probs, result.class_names)
+    result.segments = [seg for k, track in enumerate(poses.tracks)
+                       for seg in segments(frame_probs(person_window_probs[k], result.windows, poses.frames),
+                                           info["fps"], result.class_names, int(track.id))]
     if overlay is not None:
         t_ov = time.perf_counter()
         bar = _bar(poses.frames, "overlay", progress)

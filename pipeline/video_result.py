@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .timeline import segments_table
+
 
 @dataclass
 class InferenceResult:
@@ -22,6 +24,7 @@ class InferenceResult:
     timings: dict = field(default_factory=dict)
     frame_labels: list[str | None] = field(default_factory=list)
     person_window_probs: np.ndarray | None = None  # (persons, W, num_classes), NaN where a person has no window
+    segments: list[dict] = field(default_factory=list)  # [{person, start_s, end_s, label, score}], pipeline/timeline
 
     def top(self, probs: np.ndarray, k: int) -> list[dict]:
         order = np.argsort(-probs, kind="stable")[:k]
@@ -48,7 +51,8 @@ class InferenceResult:
             video=self.video, frames=self.frames, fps=round(float(self.fps), 3), width=self.width,
             height=self.height, persons=persons,
             predictions=self.top(self.probs, topk) if self.probs is not None else [],
-            windows=windows, timings={k: round(float(v), 3) for k, v in self.timings.items()},
+            windows=windows, segments=self.segments,
+            timings={k: round(float(v), 3) for k, v in self.timings.items()},
         )
 
 
@@ -69,6 +73,9 @@ def summary_text(result: InferenceResult, topk: int = 5) -> str:
                 best = result.top(pwp[k][seen].mean(axis=0), 1)[0]
                 lines.append(f"  person {person['id']}: {best['label']} {best['score']:.1%} "
                              f"(over {int(seen.sum())} window(s))")
+    if result.segments:
+        lines.append("who does what when (smoothed):")
+        lines.append(segments_table(result.segments))
     lines.append(f"pose {t.get('pose_fps', 0):.1f} frames/s; whole run {t.get('total_s', 0):.1f} s "
                  f"({t.get('frames_per_s', 0):.1f} frames/s, start-up {t.get('startup_s', 0):.1f} s)")
     return "\n".join(lines)

@@ -170,6 +170,11 @@ def test_json_schema(ntu_run, arm_run):
             if w["predictions"]:
                 assert sum(p["score"] for p in w["predictions"]) <= 1.0 + 1e-5
         assert {"startup_s", "pose_s", "pose_fps", "model_s", "total_s"} <= set(out["timings"])
+        ids = {p["id"] for p in out["persons"]}
+        for seg in out["segments"]:
+            assert set(seg) == {"person", "start_s", "end_s", "label", "score"} and seg["person"] in ids
+            assert 0 <= seg["start_s"] < seg["end_s"] <= out["frames"] / out["fps"] + 1e-6
+            assert seg["label"] in set(names) | {"unknown"}
 
 
 def test_whole_clip_is_the_mean_of_its_windows(arm_run):

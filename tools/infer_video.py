@@ -21,6 +21,7 @@ while the model loads in a child process.
    "predictions": [{"label", "class_id", "score"}]  (whole clip, best first),
    "windows": [{"start", "end", "persons", "predictions": [...],
                 "per_person": [{"person", "predictions"}]}]  (end exclusive),
+   "segments": [{"person", "start_s", "end_s", "label", "score"}]  (per person, smoothed: pipeline/timeline.py),
    "timings": {"startup_s", "pose_s", "pose_fps", "model_s", "overlay_s", "total_s", "frames_per_s"}}
 --out writes the video (mp4v) with the skeletons, person ids and the current window's label drawn on it,
 with the input's frame count.
@@ -56,6 +57,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help=f"PG-GCN checkpoint (default: {DEFAULT_CHECKPOINT.relative_to(DEFAULT_CHECKPOINT.parents[1])})")
     p.add_argument("--json", metavar="OUT.json", help="write the results as JSON (atomically)")
     p.add_argument("--out", metavar="OVERLAY.mp4", help="write the video with skeletons, ids and labels drawn")
+    p.add_argument("--timeline-png", metavar="TIMELINE.png",
+                   help="draw who does what when: one strip per person, a colour per label, time in seconds")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     p.add_argument("--topk", type=int, default=5, help="labels to report (default: 5)")
     p.add_argument("--window", type=int, default=None,
@@ -83,10 +86,11 @@ def _main(argv=None) -> int:
             raise ValueError(f"--{name.replace('_', '-')} must be positive, got {value}")
     from pipeline.inference import DEFAULT_CHECKPOINT
 
-    refuse_overwriting_inputs([args.json, args.out], [args.video, args.checkpoint or DEFAULT_CHECKPOINT])
+    refuse_overwriting_inputs([args.json, args.out, args.timeline_png],
+                              [args.video, args.checkpoint or DEFAULT_CHECKPOINT])
     if args.json and args.out and Path(args.json).resolve() == Path(args.out).resolve():
         raise ValueError(f"{args.json}: --json and --out name the same file")
-    for out in (args.json, args.out):
+    for out in (args.json, args.out, args.timeline_png):
         check_output_file(out)
     result = infer_video(args.video, checkpoint=args.checkpoint, device=args.device, window=args.window,
                          stride=args.stride, overlay=args.out, progress=not args.quiet, workers=args.workers,
@@ -96,11 +100,18 @@ def _main(argv=None) -> int:
             atomic_json_dump(result.to_json(args.topk), args.json)
         except OSError as e:
             raise InferenceError(f"{args.json}: cannot write ({e.strerror or e})") from None
+    if args.timeline_png:
+        from pipeline.timeline import draw_timeline
+
+        draw_timeline(result.segments, result.frames / max(result.fps, 1e-6), args.timeline_png,
+                      title=Path(args.video).name)
     print(summary_text(result, args.topk))
     if args.json:
         print(f"wrote {args.json}")
     if args.out:
         print(f"wrote {args.out}")
+    if args.timeline_png:
+        print(f"wrote {args.timeline_png}")
     return 0
 
 
