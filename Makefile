@@ -46,7 +46,7 @@ GMDCSA_ROOT ?= ../shared/data/gmdcsa24
 VARIANTS ?=
 
 .PHONY: help setup setup-mmpose test extract train eval demo \
-        bench-model bench-extract bench-train bench-infer bench-accuracy bench-scale bench-gmdcsa check-mmaction2-export clean
+        bench-model bench-extract bench-train bench-infer bench-accuracy bench-scale bench-gmdcsa bench-timeline check-mmaction2-export clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 18
@@ -112,6 +112,9 @@ bench-scale: $(STAMP) ## NTU-120 at N files (default 114480): extraction, store,
 
 bench-gmdcsa: $(STAMP) ## your-own-videos path on GMDCSA24 (fall vs ADL), leave one subject out -> bench/results/gmdcsa.json
 	$(PY) -m bench.bench_gmdcsa --root $(call q,GMDCSA_ROOT)
+
+bench-timeline: $(STAMP) ## per-person timelines vs GMDCSA24's time-stamped ground truth (after bench-gmdcsa) -> bench/results/timeline.json
+	$(PY) -m bench.bench_timeline $(call q,GMDCSA_ROOT)
 
 check-mmaction2-export: $(STAMP) ## our 2D pose exported by tools/convert.py loads in mmaction2's PoseDataset (peer venv)
 	$(PY) -m bench.check_mmaction2_export
