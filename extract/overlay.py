@@ -39,11 +39,13 @@ PALETTE = np.array([(0, 200, 255), (255, 120, 0), (80, 220, 80), (220, 60, 220),
 
 
 def draw_frame(frame_bgr: np.ndarray, keypoints: np.ndarray, scores: np.ndarray, ids: list[int],
-               label: str | None = None, min_score: float = 0.3) -> np.ndarray:
-    """Draw persons (P, 33, 2) pixels / (P, 33) scores with their ids, and a label banner, in place."""
+               label: str | None = None, min_score: float = 0.3,
+               person_labels: list[str | None] | None = None) -> np.ndarray:
+    """Draw persons (P, 33, 2) pixels / (P, 33) scores with their ids (and each one's own current label over
+    their head, when given), and a label banner for the window, in place."""
     h, w = frame_bgr.shape[:2]
     thick = max(1, round(min(h, w) / 270))
-    for kp, sc, pid in zip(keypoints, scores, ids):
+    for kp, sc, pid, own in zip(keypoints, scores, ids, person_labels or [None] * len(ids)):
         color = tuple(int(c) for c in PALETTE[pid % len(PALETTE)])
         pts = np.round(kp).astype(np.int32)
         ok_bone = (sc[BONES] >= min_score).all(axis=1)
@@ -55,7 +57,7 @@ def draw_frame(frame_bgr: np.ndarray, keypoints: np.ndarray, scores: np.ndarray,
             cv2.polylines(frame_bgr, list(dots), False, color, 3 * thick, cv2.LINE_AA)
         vis = sc >= min_score
         anchor = pts[vis].min(axis=0) if vis.any() else pts.min(axis=0)
-        cv2.putText(frame_bgr, f"id {pid}", (int(anchor[0]), max(12, int(anchor[1]) - 6)),
+        cv2.putText(frame_bgr, f"id {pid}: {own}" if own else f"id {pid}", (int(anchor[0]), max(12, int(anchor[1]) - 6)),
                     cv2.FONT_HERSHEY_SIMPLEX, 0.4 * thick, color, thick, cv2.LINE_AA)
     if label:
         scale = 0.5 * thick
@@ -67,18 +69,19 @@ def draw_frame(frame_bgr: np.ndarray, keypoints: np.ndarray, scores: np.ndarray,
 
 
 def write_overlay(frames_bgr: Iterable[np.ndarray], out_path: str | os.PathLike, fps: float, poses: VideoPoses,
-                  labels: list[str | None], on_frame: Callable[[], None] | None = None) -> int:
+                  labels: list[str | None], on_frame: Callable[[], None] | None = None,
+                  person_labels: dict[int, list[str | None]] | None = None) -> int:
     """Write the video with tracks and per-frame labels (mp4v); returns the number of frames written.
 
     `frames_bgr` are the video's frames at any resolution (keypoints are scaled from the size in `poses`).
     """
     out_path = Path(out_path)
     with atomic_path(out_path, suffix=out_path.suffix or ".mp4") as tmp:
-        return _write(frames_bgr, str(tmp), out_path, fps, poses, labels, on_frame)
+        return _write(frames_bgr, str(tmp), out_path, fps, poses, labels, on_frame, person_labels or {})
 
 
 def _write(frames_bgr, tmp: str, out_path: Path, fps: float, poses: VideoPoses, labels: list[str | None],
-           on_frame: Callable[[], None] | None) -> int:
+           on_frame: Callable[[], None] | None, person_labels: dict[int, list[str | None]]) -> int:
     writer = None
     n = 0
     kp = np.stack([t.keypoints for t in poses.tracks]) if poses.tracks else np.zeros((0, poses.frames, 33, 2))
@@ -96,8 +99,9 @@ def _write(frames_bgr, tmp: str, out_path: Path, fps: float, poses: VideoPoses, 
             frame = np.ascontiguousarray(frame)
             if t < poses.frames:
                 on = np.flatnonzero(present[:, t])
+                own = [person_labels[track_ids[k]][t] if track_ids[k] in person_labels else None for k in on]
                 draw_frame(frame, kp[on, t] * scale, sc[on, t], [track_ids[k] for k in on],
-                           labels[t] if t < len(labels) else None)
+                           labels[t] if t < len(labels) else None, person_labels=own)
             writer.write(frame)
             n += 1
             if on_frame is not None:

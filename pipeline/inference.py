@@ -163,7 +163,7 @@ def _run(video: Path, info: dict, predictor, remote: ModelProcess | None, t0: fl
         bar = _bar(poses.frames, "overlay", progress)
         try:
             write_overlay(read_frames(video, rgb=False), overlay, info["fps"], poses, result.frame_labels,
-                          on_frame=bar.update)
+                          on_frame=bar.update, person_labels=person_frame_labels(result))
         except (OSError, ValueError) as e:
             raise InferenceError(_one_line(e, Path(overlay))) from None
         finally:
@@ -172,6 +172,16 @@ def _run(video: Path, info: dict, predictor, remote: ModelProcess | None, t0: fl
     timings["total_s"] = time.perf_counter() - t0
     timings["frames_per_s"] = poses.frames / max(timings["total_s"], 1e-9)
     return result
+
+
+def person_frame_labels(result: InferenceResult) -> dict[int, list[str | None]]:
+    """Each person's current label per frame, from their timeline segments (drawn over their head)."""
+    out: dict[int, list[str | None]] = {}
+    for seg in result.segments:
+        labels = out.setdefault(seg["person"], [None] * result.frames)
+        a, b = int(round(seg["start_s"] * result.fps)), int(round(seg["end_s"] * result.fps))
+        labels[a:min(b, result.frames)] = [f"{seg['label']} {seg['score']:.2f}"] * (min(b, result.frames) - a)
+    return out
 
 
 def _bar(total: int, desc: str, enabled: bool):

@@ -49,3 +49,16 @@ def test_table_and_picture(tmp_path):
     assert "fall" in text and text.count("\n") == 3
     draw_timeline(segs, 6.0, tmp_path / "t.png", title="clip")
     assert (tmp_path / "t.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_each_persons_current_label_per_frame_for_the_overlay():
+    from pipeline.inference import person_frame_labels
+    from pipeline.video_result import InferenceResult
+
+    result = InferenceResult(video="v", frames=40, fps=10.0, width=1, height=1, class_names=NAMES, persons=[],
+                             probs=None, windows=[], window_probs=np.zeros((0, 2)))
+    result.segments = [dict(person=3, start_s=0.0, end_s=2.0, label="sit", score=0.9),
+                       dict(person=3, start_s=2.0, end_s=4.0, label="fall", score=0.8)]
+    labels = person_frame_labels(result)
+    assert list(labels) == [3] and labels[3][0] == "sit 0.90" and labels[3][19] == "sit 0.90"
+    assert labels[3][20] == "fall 0.80" and labels[3][39] == "fall 0.80"
