@@ -52,6 +52,17 @@ def one_line(e: BaseException) -> str:
     return " ".join(text.split()) or type(e).__name__
 
 
+def require_file(path: str | os.PathLike, what: str = "file") -> Path:
+    """`path` as a Path if it is a regular file; else FileNotFoundError ('<path>: <what> not found') or
+    ValueError ('<path>: not a file'), the one-line errors every loader gives."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: {what} not found")
+    if not path.is_file():
+        raise ValueError(f"{path}: not a file")
+    return path
+
+
 class UnsafePickleError(pickle.UnpicklingError, ValueError):
     """A pickle asked for something other than numpy arrays and plain containers."""
 
@@ -71,11 +82,7 @@ def safe_pickle_load(path: str | os.PathLike) -> Any:
 
     Whatever is wrong with the file (missing, a folder, empty, truncated, crafted, absurd sizes) comes out
     as FileNotFoundError or ValueError, one line naming the file."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: file not found")
-    if not path.is_file():
-        raise ValueError(f"{path}: not a file")
+    path = require_file(path)
     try:
         with open(path, "rb") as f:
             return _RestrictedUnpickler(f).load()

@@ -15,7 +15,7 @@ import torch
 
 from models import build_model
 
-from extract.fileio import atomic_open
+from extract.fileio import atomic_open, require_file
 from .transforms import build_pipeline
 
 VERSION = "0.1.0"
@@ -35,11 +35,7 @@ def save_checkpoint(path: str | Path, state_dict: dict, meta: dict, **extra: Any
 
 def load_checkpoint(path: str | Path, map_location: str = "cpu") -> dict:
     """Load with weights_only=True; one-line errors naming the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: checkpoint not found")
-    if not path.is_file():
-        raise ValueError(f"{path}: not a file")
+    path = require_file(path, "checkpoint")
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:

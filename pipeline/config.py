@@ -11,6 +11,8 @@ import ast
 import os
 from pathlib import Path
 
+from extract.fileio import require_file
+
 
 def project_root() -> Path:
     """Where configs/, checkpoints/, assets/, data/ and work_dirs/ live: $PGGCN_HOME, else this source
@@ -47,11 +49,7 @@ def load_config(path: str | Path, options: dict | None = None):
     training and evaluation need."""
     from mmengine.config import Config
 
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: config not found")
-    if not path.is_file():
-        raise ValueError(f"{path}: not a file")
+    path = require_file(path, "config")
     if path.suffix != ".py":
         raise ValueError(f"{path}: configs are Python files (*.py), like those in configs/")
     try:

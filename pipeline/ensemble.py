@@ -7,16 +7,12 @@ from pathlib import Path
 import numpy as np
 
 from .evaluation import compute_metrics
-from extract.fileio import atomic_json_dump, atomic_open, refuse_overwriting_inputs
+from extract.fileio import atomic_json_dump, atomic_open, refuse_overwriting_inputs, require_file
 
 
 def load_scores(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """names (N,), labels (N,) int, scores (N, C) finite; ValueError naming the file otherwise."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: score dump not found")
-    if not path.is_file():
-        raise ValueError(f"{path}: not a file")
+    path = require_file(path, "score dump")
     try:
         with np.load(path, allow_pickle=False) as d:
             names, labels, scores = d["names"], d["labels"], d["scores"]

@@ -195,17 +195,14 @@ def run(cfg: ExtractConfig, pose_fn: Callable | None = None, progress: bool = Tr
         remove_stale_temps(folder)
     rank, world = cfg.shard
     mine = names[rank::world]
-    merged = _merged_names(cfg)
+    merged = merged_names(cfg.out, cfg.pose)
     todo = []
     for name in mine:
         if name in merged or (part_path(cfg.out, name).exists() and _part_ok(part_path(cfg.out, name), cfg.pose)):
             result.skipped.append(name)
         else:
             todo.append(name)
-    if merged and todo:
-        raise ValueError(f"{cfg.out}: holds a merged annotations.pkl whose parts/ were removed, and {len(todo)} "
-                         f"sample(s) are new (e.g. {todo[0]}); extract into a new OUT, or keep parts with "
-                         f"KEEP_PARTS=1 next time")
+    refuse_new_after_merge(cfg.out, merged, todo)
     if merged and len(merged) >= len(names) and not todo:
         result.merged = cfg.out / "annotations.pkl"
         return result
@@ -266,14 +263,7 @@ def _merge_if_complete(cfg: ExtractConfig, names: list[str]) -> tuple[int, Path 
     pending = [n for n, p in zip(names, parts) if not p.exists() and not part_path(cfg.out, n, ".failed").exists()]
     if pending:
         return len(pending), None
-    failures = {}
-    for n in names:
-        f = part_path(cfg.out, n, ".failed")
-        if f.exists():
-            try:
-                failures[n] = json.loads(f.read_text())["reason"]
-            except (ValueError, KeyError, TypeError, OSError):
-                failures[n] = "failed (its .failed file is unreadable)"
+    failures = read_failures({n: part_path(cfg.out, n, ".failed") for n in names})
     atomic_json_dump(failures, cfg.out / "failures.json")
     present = [n for n, p in zip(names, parts) if p.exists()]
     if not present:  # every sample failed: there is nothing to write, and nothing good is replaced
@@ -324,14 +314,36 @@ class DamagedPart(Exception):
     """A part that cannot be read at the merge (carried out of the record stream)."""
 
 
-def _merged_names(cfg: ExtractConfig) -> set[str]:
-    """Samples already in a merged annotations.pkl of this OUT whose parts/ are gone (a finished run)."""
-    manifest = _manifest(cfg.out)
-    if (cfg.out / "parts").is_dir() and any((cfg.out / "parts").iterdir()):
+def merged_names(out: Path, pose: str | None = None) -> set[str]:
+    """Samples already in a merged annotations.pkl of this OUT whose parts/ are gone (a finished run; with
+    `pose`, only when it was extracted with that backend). Shared by NTU and video-folder extraction."""
+    manifest = _manifest(out)
+    if (out / "parts").is_dir() and any((out / "parts").iterdir()):
         return set()
-    if not (cfg.out / "annotations.pkl").exists() or manifest.get("pose") not in (cfg.pose, None):
+    if not (out / "annotations.pkl").exists() or manifest.get("pose") not in (pose, None):
         return set()
     return set(manifest.get("names") or ())
+
+
+def refuse_new_after_merge(out: Path, merged: set[str], todo: list) -> None:
+    """New samples cannot join a merged run whose parts are gone: say so before any work."""
+    if merged and todo:
+        first = getattr(todo[0], "name", todo[0])
+        raise ValueError(f"{out}: holds a merged annotations.pkl whose parts/ were removed, and {len(todo)} "
+                         f"sample(s) are new (e.g. {first}); extract into a new OUT, or keep parts with "
+                         f"KEEP_PARTS=1 next time")
+
+
+def read_failures(failed: dict[str, Path]) -> dict[str, str]:
+    """{sample: reason} from the `.failed` files that exist among `failed` (name -> path)."""
+    out = {}
+    for name, path in failed.items():
+        if path.exists():
+            try:
+                out[name] = json.loads(path.read_text())["reason"]
+            except (ValueError, KeyError, TypeError, OSError):
+                out[name] = "failed (its .failed file is unreadable)"
+    return out
 
 
 def _manifest(out: Path) -> dict:

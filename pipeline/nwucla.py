@@ -20,7 +20,7 @@ import numpy as np
 
 from .annotations import save_annotations
 from .config import ROOT
-from extract.fileio import refuse_overwriting_inputs
+from extract.fileio import refuse_overwriting_inputs, require_file
 
 ARCHIVE = ROOT / "assets/nw_ucla/all_sqe.tar.gz"
 DEFAULT_ANN = ROOT / "data/nwucla/annotations.pkl"
@@ -58,10 +58,7 @@ def record_from_json(d: dict) -> dict:
 
 def import_nwucla(archive: Path = ARCHIVE, out: Path = DEFAULT_ANN) -> Path:
     """Read every JSON member of the archive, write annotations.pkl with the xview split (atomically)."""
-    if not Path(archive).exists():
-        raise FileNotFoundError(f"{archive}: NW-UCLA archive not found")
-    if not Path(archive).is_file():
-        raise ValueError(f"{archive}: not a file")
+    require_file(archive, "NW-UCLA archive")
     refuse_overwriting_inputs([out], [archive])
     records = []
     try:

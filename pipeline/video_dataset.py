@@ -16,11 +16,9 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import json
 import os
 import shutil
 import time
-import warnings
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +28,7 @@ import numpy as np
 from extract.fileio import atomic_json_dump, atomic_pickle_dump, one_line, remove_stale_temps, safe_pickle_load
 
 from .annotations import stream_annotations
-from .extraction import RunResult
+from .extraction import RunResult, merged_names, read_failures, refuse_new_after_merge
 from .store import StoreWriter, fingerprint, store_path
 from .video_records import build_record, map_tracks
 
@@ -183,7 +181,6 @@ def run_videos(cfg: VideoExtractConfig, progress: bool = True):
     labels = {n: i for i, n in enumerate(names)}
     split = assign_splits(clips, cfg.seed)
     for w in split_warnings(clips, split, names):
-        warnings.warn(w, stacklevel=1)
         print(f"warning: {w}")
     if cfg.out.exists() and not cfg.out.is_dir():
         raise ValueError(f"{cfg.out}: OUT exists and is not a folder")
@@ -193,50 +190,35 @@ def run_videos(cfg: VideoExtractConfig, progress: bool = True):
     rank, world = cfg.shard
     result = RunResult()
     todo = []
-    merged = _merged(cfg.out)
+    merged = merged_names(cfg.out)
     for clip in clips[rank::world]:
         if clip.name in merged or _part(cfg.out, clip.name).exists():
             result.skipped.append(clip.name)
         else:
             todo.append(clip)
-    if merged and todo:
-        raise ValueError(f"{cfg.out}: holds a merged annotations.pkl whose parts/ were removed, and {len(todo)} "
-                         f"clip(s) are new (e.g. {todo[0].name}); extract into a new OUT, or keep parts with "
-                         f"KEEP_PARTS=1 next time")
+    refuse_new_after_merge(cfg.out, merged, todo)
     if merged and not todo:
         result.merged = cfg.out / "annotations.pkl"
         return result
     jobs = [(c, labels[c.label], str(cfg.out)) for c in todo]
-    start, frames = time.perf_counter(), 0
+    start = time.perf_counter()
     with tqdm(total=len(jobs), unit="clip", desc=f"extract videos shard {rank}/{world}", disable=not progress) as bar:
         if cfg.workers > 1 and len(jobs) > 1:
             with ProcessPoolExecutor(cfg.workers) as pool:
                 results = list(_progress(pool.map(_work, jobs), bar, start))
         else:
             results = list(_progress(map(_work, jobs), bar, start))
-    for name, error, n in results:
+    for name, error, _ in results:
         if error:
             result.failures[name] = error
         else:
             result.done.append(name)
-            frames += n
     pending = [c.name for c in clips if not _part(cfg.out, c.name).exists()
                and not _part(cfg.out, c.name, ".failed").exists()]
     result.pending = len(pending)
     if not pending:
         result.merged = _merge(cfg, clips, names, split)
     return result
-
-
-def _merged(out: Path) -> set[str]:
-    """Clips already in a finished run's annotations.pkl (its parts/ removed)."""
-    parts = out / "parts"
-    if (parts.is_dir() and any(parts.iterdir())) or not (out / "annotations.pkl").exists():
-        return set()
-    try:
-        return set(json.loads((out / "annotations.json").read_text())["names"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return set()
 
 
 def _progress(results, bar, start):
@@ -249,11 +231,7 @@ def _progress(results, bar, start):
 
 
 def _merge(cfg: VideoExtractConfig, clips: list[Clip], names: list[str], split: dict) -> Path | None:
-    failures = {}
-    for c in clips:
-        f = _part(cfg.out, c.name, ".failed")
-        if f.exists():
-            failures[c.name] = json.loads(f.read_text()).get("reason", "failed")
+    failures = read_failures({c.name: _part(cfg.out, c.name, ".failed") for c in clips})
     atomic_json_dump(failures, cfg.out / "failures.json")
     present = [c.name for c in clips if _part(cfg.out, c.name).exists()]
     if not present:
