@@ -3,14 +3,21 @@
 Both at batch 16, 2 persons, 100 frames, 25 joints, 60 classes, on this CPU, in one run: rounds alternate
 ours / peer so both see the same machine load, and medians are compared. The peer runs in its own venv
 (.bench_venvs/mmaction2, built on first use; mmaction2 is not a project dependency).
+
+It also times our model's inference in torch against its ONNX export in onnxruntime (the torch-free
+deployment path, pipeline/onnx_predictor.py), same inputs, eval mode, alternating rounds, medians:
+`ours_infer_torch_vs_onnxruntime`. `python -m bench.bench_model --onnx-only` runs just that (no peer venv)
+and adds it to the existing bench/results/model.json.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import statistics
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import torch
@@ -85,7 +92,72 @@ def ours() -> tuple[float, float, int]:
     return tr, inf, sum(p.numel() for p in model.parameters())
 
 
+def ours_torch_vs_onnxruntime(rounds: int = 7) -> dict:
+    """Inference samples/s of our model in torch and in onnxruntime (CPU provider, default threads), on
+    the inputs `ours` uses, measured in alternating rounds (ITERS forward passes each); medians."""
+    import numpy as np
+    import onnxruntime as ort
+
+    from pipeline.onnx_export import trace_to_onnx
+
+    torch.manual_seed(0)
+    model = build_model(dict(num_classes=60)).eval()
+    x = torch.randn(BATCH, 3, FRAMES, JOINTS, PERSONS)
+    pose = torch.rand(BATCH, 3, FRAMES, JOINTS, PERSONS)
+    session = ort.InferenceSession(trace_to_onnx(model, x.numpy(), pose.numpy()), providers=["CPUExecutionProvider"])
+    feeds = {"skeleton": x.numpy(), "pose": pose.numpy()}
+
+    def torch_run():
+        with torch.inference_mode():
+            return model(x, pose).numpy()
+
+    def ort_run():
+        return session.run(None, feeds)[0]
+
+    diff = float(np.abs(torch_run() - ort_run()).max())  # also the warm-up of both
+    rates: dict[str, list[float]] = {"torch": [], "onnxruntime": []}
+    for r in range(rounds):
+        for name, fn in (("torch", torch_run), ("onnxruntime", ort_run)) if r % 2 == 0 else \
+                (("onnxruntime", ort_run), ("torch", torch_run)):
+            t = time.perf_counter()
+            for _ in range(ITERS):
+                fn()
+            rates[name].append(BATCH * ITERS / (time.perf_counter() - t))
+        print(f"round {r + 1}: PG-GCN inference torch {rates['torch'][-1]:.1f} / onnxruntime "
+              f"{rates['onnxruntime'][-1]:.1f} samples/s", flush=True)
+    med = {k: statistics.median(v) for k, v in rates.items()}
+    return dict(torch_infer_samples_per_s=round(med["torch"], 2),
+                onnxruntime_infer_samples_per_s=round(med["onnxruntime"], 2),
+                onnxruntime_over_torch=round(med["onnxruntime"] / med["torch"], 3),
+                max_abs_logit_diff=diff, rounds=rounds,
+                per_round={k: [round(x, 1) for x in v] for k, v in rates.items()},
+                setting=f"eval mode, batch {BATCH}, {PERSONS} persons, {FRAMES} frames, {JOINTS} joints, CPU; torch "
+                        f"{torch.get_num_threads()} threads, onnxruntime {ort.__version__} default intra-op threads",
+                date=time.strftime("%Y-%m-%d"))
+
+
+def _onnx_figures(cmp: dict) -> dict:
+    return dict(ours_infer_torch_vs_onnxruntime=cmp,
+                onnxruntime_infer_samples_per_s=cmp["onnxruntime_infer_samples_per_s"])
+
+
+def onnx_only() -> None:
+    """Just the torch / onnxruntime comparison, merged into the existing results (all other keys kept)."""
+    from bench.common import RESULTS
+
+    path = RESULTS / "model.json"
+    figures = json.loads(path.read_text()) if path.exists() else {}
+    cmp = ours_torch_vs_onnxruntime()
+    print(f"PG-GCN inference: onnxruntime x{cmp['onnxruntime_over_torch']} of torch "
+          f"(max |logit difference| {cmp['max_abs_logit_diff']:.1e})")
+    finish("model", {**figures, **_onnx_figures(cmp)})
+
+
 def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--onnx-only", action="store_true", help="only torch vs onnxruntime inference (no peer venv)")
+    if p.parse_args().onnx_only:
+        return onnx_only()
     torch.set_num_threads(torch.get_num_threads())
     peer_py = ensure_peer()
     rows = {"ours": [], "peer": []}
@@ -111,6 +183,7 @@ def main() -> None:
                            f"{torch.get_num_threads()} threads")
     print(f"PG-GCN {params / 1e6:.2f} M params vs ST-GCN {peer_params / 1e6:.2f} M: train x{figures['train_ratio']}, "
           f"inference x{figures['infer_ratio']}")
+    figures.update(_onnx_figures(ours_torch_vs_onnxruntime()))
     finish("model", figures)
 
 

@@ -10,17 +10,16 @@ heatmap shows the pose's shape at a fixed resolution whatever the frame size.
 """
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import numpy as np
 
-try:  # torch is optional here so that pictures can be made from numpy alone
-    import torch
-except ImportError:  # pragma: no cover
-    torch = None
-
 
 def _is_torch(x: Any) -> bool:
+    """Whether x is a torch tensor, without importing torch: if nothing imported it, x cannot be one. So
+    the numpy users (the data pipeline, pictures, the ONNX predictor) never pay torch's ~2 s import."""
+    torch = sys.modules.get("torch")
     return torch is not None and isinstance(x, torch.Tensor)
 
 
@@ -33,6 +32,7 @@ def render_heatmaps(coords: Any, scores: Any, size: tuple[int, int] = (16, 16), 
     """
     h, w = size
     if _is_torch(coords):
+        torch = sys.modules["torch"]
         gy = torch.arange(h, dtype=coords.dtype, device=coords.device)
         gx = torch.arange(w, dtype=coords.dtype, device=coords.device)
         exp = torch.exp

@@ -68,20 +68,28 @@ class Predictor:
         return np.concatenate(out) if out else np.zeros((0, self.num_classes), np.float32)
 
 
-def _stack_inputs(samples: list[dict]):
-    """Pipeline outputs -> skeleton, pose (B * clips, 3, T, V, M) tensors and the clip count."""
-    import torch
+def stack_samples(samples: list[dict]) -> tuple[np.ndarray, np.ndarray | None, int]:
+    """Pipeline outputs -> skeleton, pose (B * clips, C, T, V, M) float32 arrays and the clip count (numpy:
+    the ONNX predictor, which runs without torch, stacks its inputs with this too)."""
 
     def as5(x):
-        x = torch.as_tensor(np.asarray(x), dtype=torch.float32)
-        return x[None] if x.dim() == 4 else x  # (clips, C, T, V, M)
+        x = np.asarray(x, dtype=np.float32)
+        return x[None] if x.ndim == 4 else x  # (clips, C, T, V, M)
 
     skel = [as5(s["skeleton"]) for s in samples]
     clips = skel[0].shape[0]
     pose = None
     if all(s.get("pose") is not None for s in samples):
-        pose = torch.cat([as5(s["pose"]) for s in samples])
-    return torch.cat(skel), pose, clips
+        pose = np.concatenate([as5(s["pose"]) for s in samples])
+    return np.concatenate(skel), pose, clips
+
+
+def _stack_inputs(samples: list[dict]):
+    """Pipeline outputs -> skeleton, pose (B * clips, 3, T, V, M) tensors and the clip count."""
+    import torch
+
+    skel, pose, clips = stack_samples(samples)
+    return torch.from_numpy(skel), (torch.from_numpy(pose) if pose is not None else None), clips
 
 
 def load_predictor(checkpoint: str | Path | None = None, device: str = "cpu") -> Predictor:

@@ -1,0 +1,162 @@
+"""An exported ONNX file (`pipeline.onnx_export`) as a predictor, with onnxruntime and without PyTorch.
+
+Deployment is the point: this module, the numpy transforms it rebuilds the test pipeline from and
+onnxruntime are all it needs (no torch, no onnx package). `OnnxPredictor` has the interface of
+`pipeline.predictor.Predictor` that video inference uses (class_names, layout, num_person, clip_len,
+resample_fps, num_classes, predict), and `predict` averages the test clips' softmax exactly as it does.
+Every problem with the file (not ONNX, not ours, missing or malformed metadata, inputs that do not match)
+is an `InferenceError`: one line naming the file.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from models.layouts import get_layout
+
+from .onnx_export import FORMAT_VERSION, META_KEYS, META_PREFIX  # that module imports torch lazily only
+from .predictor import InferenceError, _one_line, stack_samples
+
+
+@dataclass
+class OnnxPredictor:
+    """An onnxruntime session with what inference needs from the file's metadata."""
+
+    session: Any  # onnxruntime.InferenceSession
+    class_names: list[str]
+    layout: str
+    pipeline: Callable[[dict], dict]
+    num_person: int
+    clip_len: int | None
+    resample_fps: float | None
+    path: Path
+    input_names: list[str] = field(default_factory=lambda: ["skeleton", "pose"])
+    output_name: str = "logits"
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def uses_pose(self) -> bool:
+        return "pose" in self.input_names
+
+    def logits(self, skeleton: np.ndarray, pose: np.ndarray | None) -> np.ndarray:
+        """(B, 3, T, V, M) [+ pose] float32 -> logits (B, num_classes)."""
+        feeds = {"skeleton": np.ascontiguousarray(skeleton, dtype=np.float32)}
+        if self.uses_pose:
+            if pose is None:
+                raise InferenceError(f"{self.path}: this model takes a pose input, and the pipeline gave none")
+            feeds["pose"] = np.ascontiguousarray(pose, dtype=np.float32)
+        try:
+            return self.session.run([self.output_name], feeds)[0]
+        except Exception as e:  # onnxruntime's errors (wrong shape, ...) are not one class
+            raise InferenceError(f"{self.path}: the model failed on this input ({_one_line(e)})") from None
+
+    def predict(self, records: list[dict], batch_size: int = 16) -> np.ndarray:
+        """Records -> class probabilities (N, num_classes), averaged over the pipeline's test clips."""
+        samples = [self.pipeline(dict(r)) for r in records]
+        out = []
+        for i in range(0, len(samples), batch_size):
+            chunk = samples[i:i + batch_size]
+            skel, pose, clips = stack_samples(chunk)
+            prob = _softmax(self.logits(skel, pose).astype(np.float32))  # (B * clips, num_classes)
+            out.append(prob.reshape(len(chunk), clips, -1).mean(1))
+        return np.concatenate(out) if out else np.zeros((0, self.num_classes), np.float32)
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def load_onnx_predictor(path: str | Path) -> OnnxPredictor:
+    """Open an exported PG-GCN ONNX file on the CPU; every problem is one InferenceError naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise InferenceError(f"{path}: ONNX model not found" if not path.exists() else f"{path}: not a file")
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3  # errors only: the user sees our one-line messages, not the runtime's log
+    try:
+        session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+    except Exception as e:  # onnxruntime raises its own classes (InvalidProtobuf, Fail, ...)
+        raise InferenceError(f"{path}: not a readable ONNX model ({_one_line(e)})") from None
+    try:
+        meta = _read_metadata(session.get_modelmeta().custom_metadata_map)
+        _check_io(session, meta)
+        from .transforms import build_pipeline  # the project's scoped registry: names pick our transforms only
+
+        pipeline = build_pipeline(meta["test_pipeline"])
+    except ValueError as e:
+        raise InferenceError(_one_line(e, path)) from None
+    return OnnxPredictor(session=session, class_names=meta["class_names"], layout=meta["layout"],
+                         pipeline=pipeline, num_person=meta["num_person"], clip_len=meta["clip_len"],
+                         resample_fps=meta["resample_fps"], path=path, input_names=meta["input_names"],
+                         output_name=meta["output_name"])
+
+
+def _read_metadata(props: dict[str, str]) -> dict[str, Any]:
+    """The `pggcn.*` metadata_props as checked Python values (ValueError with the reason otherwise)."""
+    if not any(k.startswith(META_PREFIX) for k in props):
+        raise ValueError("not a PG-GCN ONNX export (no pggcn.* metadata; export one with tools/export_onnx.py)")
+    meta = {}
+    for key in META_KEYS:
+        if META_PREFIX + key not in props:
+            raise ValueError(f"its metadata lacks {META_PREFIX}{key}")
+        try:
+            meta[key] = json.loads(props[META_PREFIX + key])
+        except json.JSONDecodeError:
+            raise ValueError(f"its metadata {META_PREFIX}{key} is not JSON") from None
+    if meta["format"] != FORMAT_VERSION:
+        raise ValueError(f"export format {meta['format']!r}; this version reads format {FORMAT_VERSION}")
+    names = meta["class_names"]
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        raise ValueError("its metadata class_names must be a non-empty list of strings")
+    if not isinstance(meta["layout"], str):
+        raise ValueError("its metadata layout must be a layout name")
+    meta["num_joints"] = get_layout(meta["layout"]).num_joints  # ValueError for an unknown layout
+    n = meta["num_person"]
+    if isinstance(n, bool) or not isinstance(n, int) or not 0 < n <= 100_000:
+        raise ValueError(f"its metadata num_person must be a positive integer, got {n!r}")
+    c = meta["clip_len"]
+    if c is not None and (isinstance(c, bool) or not isinstance(c, int) or not 0 < c <= 100_000):
+        raise ValueError(f"its metadata clip_len must be a positive integer or null, got {c!r}")
+    fps = meta["resample_fps"]
+    if fps is not None and (isinstance(fps, bool) or not isinstance(fps, (int, float)) or not fps > 0):
+        raise ValueError(f"its metadata resample_fps must be a positive number or null, got {fps!r}")
+    meta["resample_fps"] = None if fps is None else float(fps)
+    if not isinstance(meta["test_pipeline"], list) or not all(isinstance(t, dict) for t in meta["test_pipeline"]):
+        raise ValueError("its metadata test_pipeline must be a list of transform configs")
+    if meta["input_names"] not in (["skeleton"], ["skeleton", "pose"]):
+        raise ValueError(f"its metadata input_names must be ['skeleton'] or ['skeleton', 'pose'], "
+                         f"got {meta['input_names']!r}")
+    if not isinstance(meta["output_name"], str):
+        raise ValueError("its metadata output_name must be a string")
+    return meta
+
+
+def _check_io(session, meta: dict) -> None:
+    """The graph's inputs and output must be the ones the metadata names, with the shapes we feed."""
+    inputs = {i.name: i for i in session.get_inputs()}
+    if sorted(inputs) != sorted(meta["input_names"]):
+        raise ValueError(f"the graph's inputs {sorted(inputs)} are not the metadata's {meta['input_names']}")
+    for name, inp in inputs.items():
+        if inp.type != "tensor(float)" or len(inp.shape) != 5:
+            raise ValueError(f"input {name} is {inp.type} {inp.shape}, expected a 5-D float tensor "
+                             f"(batch, C, T, V, M)")
+        for axis, what, want in ((2, "frames", meta["clip_len"]), (3, "joints", meta["num_joints"]),
+                                 (4, "persons", meta["num_person"])):
+            if want is not None and isinstance(inp.shape[axis], int) and inp.shape[axis] != want:
+                raise ValueError(f"input {name} takes {inp.shape[axis]} {what}, its metadata says {want}")
+    outputs = session.get_outputs()
+    if [o.name for o in outputs] != [meta["output_name"]]:
+        raise ValueError(f"the graph's outputs {[o.name for o in outputs]} are not [{meta['output_name']!r}]")
+    k = outputs[0].shape[-1] if outputs[0].shape else None
+    if isinstance(k, int) and k != len(meta["class_names"]):
+        raise ValueError(f"the graph gives {k} classes, the metadata names {len(meta['class_names'])}")
