@@ -4,12 +4,12 @@ The legacy `mp.solutions.pose` finds one person; the Tasks `PoseLandmarker` find
 `.task` bundle that the mediapipe 0.10.21 wheel does not ship, and nothing may be downloaded. So the bundle
 is assembled once from the wheel's own two tflite models (with the normalisation metadata the Tasks API
 insists on) and cached. VIDEO mode with `min_tracking_confidence=0.9` keeps two people standing close
-apart (0.5 merges them, 0.99 loses them; see the measured notes); the landmarker's output order is not
-stable across frames, so `extract.tracker.PoseTracker` gives the ids.
+apart (0.5 merges them, 0.99 loses them; see the measured notes).
 
-Speed on a 2-core CPU: one landmarker manages ~20-25 frames/s, so `detect_poses` can run several on
-threads (mediapipe releases the GIL) over consecutive pieces of the video, and `track_poses` can run it
-on every n-th frame only and interpolate the frames between (`every`).
+`track_poses` (what inference and the video-folder extraction use) follows each person in a crop of their
+own (`extract.crop_tracking`), which keeps people apart through hugs and handshakes and finds more than
+two; it can run on every n-th frame only and interpolate the frames between (`every`). `detect_poses` is
+the plain full-frame landmarker (with `extract.tracker.PoseTracker` for ids), kept for measurements.
 """
 from __future__ import annotations
 
@@ -28,7 +28,6 @@ import numpy as np
 
 from .fileio import atomic_open
 
-from .tracker import PoseTracker
 
 NUM_LANDMARKS = 33
 BUNDLE_NAME = "pose_landmarker_full.task"
@@ -139,11 +138,12 @@ class PoseFrame:
 
 
 class MultiPersonPose:
-    """MediaPipe PoseLandmarker in VIDEO mode; one instance per video (it tracks across calls)."""
+    """MediaPipe PoseLandmarker; in VIDEO mode (the default) one instance per video, as it tracks across
+    calls; `video=False` looks at each image afresh (the crop tracker's discovery pass)."""
 
     def __init__(self, num_poses: int = 2, min_detection_confidence: float = 0.5,
                  min_presence_confidence: float = 0.5, min_tracking_confidence: float = 0.9,
-                 bundle: str | os.PathLike | None = None):
+                 bundle: str | os.PathLike | None = None, video: bool = True):
         os.environ.setdefault("GLOG_minloglevel", "2")
         import mediapipe as mp
         from mediapipe.tasks.python import BaseOptions, vision
@@ -152,13 +152,14 @@ class MultiPersonPose:
         data = Path(bundle).read_bytes() if bundle is not None else landmarker_bundle_bytes()
         options = vision.PoseLandmarkerOptions(
             base_options=BaseOptions(model_asset_buffer=data),
-            running_mode=vision.RunningMode.VIDEO,
+            running_mode=vision.RunningMode.VIDEO if video else vision.RunningMode.IMAGE,
             num_poses=num_poses,
             min_pose_detection_confidence=min_detection_confidence,
             min_pose_presence_confidence=min_presence_confidence,
             min_tracking_confidence=min_tracking_confidence,
         )
         self._landmarker = vision.PoseLandmarker.create_from_options(options)
+        self._video = video
         self._last_ts = -1
 
     def close(self) -> None:
@@ -176,7 +177,7 @@ class MultiPersonPose:
         ts = max(int(timestamp_ms), self._last_ts + 1)  # VIDEO mode needs strictly increasing timestamps
         self._last_ts = ts
         image = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=np.ascontiguousarray(frame_rgb))
-        res = self._landmarker.detect_for_video(image, ts)
+        res = self._landmarker.detect_for_video(image, ts) if self._video else self._landmarker.detect(image)
         if not res.pose_landmarks:
             return PoseFrame.empty()
         h, w = full_size if full_size is not None else frame_rgb.shape[:2]
@@ -291,39 +292,54 @@ def detect_poses(frames: Iterable[np.ndarray], fps: float, full_size: tuple[int,
 
 
 def track_poses(frames: Iterable[np.ndarray], fps: float, full_size: tuple[int, int] | None = None,
-                tracker: PoseTracker | None = None, on_frame: Callable[[], None] | None = None, every: int = 1,
-                **detect_kw) -> VideoPoses:
-    """Landmarker + tracker over a video's RGB frames -> one zero-padded PersonTrack per id.
+                on_frame: Callable[[], None] | None = None, every: int = 1, workers: int | None = None,
+                on_start: Callable[[], None] | None = None, max_persons: int = 4, min_seconds: float = 0.0,
+                **landmarker_kw) -> VideoPoses:
+    """Follow everyone in a video's RGB frames -> one zero-padded PersonTrack per person.
 
-    The tracker runs over the landmarker's results in frame order, so ids do not depend on how the
-    detection was split across workers. With `every` > 1 the landmarker sees every `every`-th frame and the
-    frames between are interpolated (see `assemble_tracks`). `on_frame()` is called once per decoded frame.
+    People are followed one crop each (`extract.crop_tracking.CropPoseTracker`), so two people who touch
+    stay two and a third person is not dropped. With `every` > 1 the landmarkers see every `every`-th frame
+    and the frames between are interpolated (see `assemble_tracks`). `full_size` (height, width) is the
+    original size when frames come decoded smaller: keypoints are scaled to it. `workers` threads run the
+    followers; the next frames are decoded meanwhile on a thread of their own. `on_start()` is called once
+    the landmarkers are ready, `on_frame()` once per decoded frame. A track seen for less than `min_seconds`
+    in all (a false detection, or a second follower that latched onto someone for a moment) is dropped:
+    no action window could use it anyway.
     """
-    workers = detect_kw.pop("workers", None) or default_workers()
-    chunk = detect_kw.pop("chunk", 32)
-    if tracker is None:
-        # Each worker's landmarker restarts at its pieces; with more people in view than num_poses it may
-        # follow a different pair than the worker before it, so a person can miss a whole piece: keep
-        # tracks alive across one (measured on the 3-person clip: 7 ids -> 2 with this, as with 1 worker).
-        tracker = PoseTracker(max_lost=15 + (workers - 1) * chunk)
-    per_frame: list[tuple[np.ndarray, PoseFrame]] = []
-    size = list(full_size) if full_size is not None else None
-    total = 0
+    from .crop_tracking import CropPoseTracker
+    from .video import prefetch
 
-    def counted(it):
-        nonlocal size, total
-        for f in it:
-            if size is None:
-                size = f.shape[:2]
+    step = 1000.0 / fps if fps and fps > 0 else 1000.0 / 30.0
+    per_frame: list[tuple[np.ndarray, PoseFrame]] = []
+    size: tuple[int, int] | None = None
+    total = 0
+    with prefetch(frames, depth=8) as decoded, CropPoseTracker(
+            max_persons=max_persons, threads=workers or default_workers(), landmarker_kw=landmarker_kw) as tracker:
+        if on_start is not None:
+            on_start()
+        for i, frame in enumerate(decoded):
             total += 1
             if on_frame is not None:
                 on_frame()
-            yield f
-
-    for pf in detect_poses(counted(frames), fps, full_size=full_size, every=every, workers=workers, chunk=chunk,
-                           **detect_kw):
-        per_frame.append((tracker.update(pf.keypoints, pf.scores), pf))
-    return assemble_tracks(per_frame, tuple(size) if size is not None else (0, 0), every=every, frames=total)
+            if size is None:
+                size = frame.shape[:2]
+            if i % every:
+                continue
+            pf, ids = tracker.update(frame, int(round(i * step)))
+            if full_size is not None and tuple(full_size) != tuple(size):
+                pf.keypoints *= np.array([full_size[1] / size[1], full_size[0] / size[0]], np.float32)
+            per_frame.append((ids, pf))
+    counts: dict[int, int] = {}
+    for ids, _ in per_frame:
+        for i in ids.tolist():
+            counts[i] = counts.get(i, 0) + 1
+    # a short clip (a second or two) must not lose everyone to this: at most a third of its frames
+    min_detections = max(2, min(int(round(min_seconds * (fps or 30.0) / every)), len(per_frame) // 3))
+    blips = {i for i, n in counts.items() if n < min_detections} if min_seconds > 0 else set()
+    if blips:
+        per_frame = [(np.where(np.isin(ids, list(blips)), -1, ids), pf) for ids, pf in per_frame]
+    out_size = tuple(full_size) if full_size is not None else (size or (0, 0))
+    return assemble_tracks(per_frame, out_size, every=every, frames=total)
 
 
 def _interpolate_skipped(kp: np.ndarray, sc: np.ndarray, wd: np.ndarray, present: np.ndarray, every: int) -> None:

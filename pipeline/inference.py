@@ -34,6 +34,7 @@ from .windows import auto_pose_every, label_per_frame, pick_persons, plan_window
 
 MIN_PRESENCE = 0.3  # a person gets a window of their own when present in at least this share of its frames
 DEFAULT_WINDOW = 64  # frames; used when the checkpoint's config names no clip length
+MIN_TRACK_SECONDS = 1.0  # a person seen for less in all is a false detection or a momentary double: dropped
 MAX_POSE_WIDTH = 960  # frames are decoded at most this wide for the landmarker (it runs at 224/256 px anyway)
 
 
@@ -88,7 +89,7 @@ def _run(video: Path, info: dict, predictor, remote: ModelProcess | None, t0: fl
     try:
         poses = track_poses(read_frames(video, max_width=pose_width), info["fps"],
                             full_size=(info["height"], info["width"]), workers=workers, on_frame=on_frame,
-                            on_start=started_pose, every=every)
+                            on_start=started_pose, every=every, min_seconds=MIN_TRACK_SECONDS)
     finally:
         bar.close()
     timings["pose_s"] = time.perf_counter() - t_pose

@@ -1,0 +1,290 @@
+"""Several people through touch and overlap: one landmarker per person, each on a crop around its person.
+
+Why not one landmarker on the whole frame: MediaPipe's PoseLandmarker (VIDEO mode, `num_poses=2`) keeps
+two people apart only while its own tracking holds; when two people touch it merges them, when a third
+person is in view it follows two of them, and its detector (224 px input) misses people smaller than about a
+third of the frame (measured on the shipped clips: the 3-person exercise clip gave 2 persons, one in 305 of
+393 frames; the arm-wrestling close-up gave 9 ids). Top-down pipelines solve this by following each person
+in a crop of their own, and that is what this module does with the same offline model:
+
+- follow: every known person has their own VIDEO-mode landmarker run on a square crop around where that
+  person was last seen (1.3x their whole-body box), so a person next to or in front of another one stays the
+  subject of their own crop;
+- discover: one discovery landmarker (IMAGE mode) looks at one region per frame: every other frame the
+  whole frame, in between the next of a grid of overlapping square tiles (the short side and 0.6 of it,
+  half overlap), so a person too small for a full-frame pass is found within a few frames; a pose that is already followed is ignored, a pose
+  where a person was recently lost revives that person's id, any other starts a new person;
+- two followers that end on the same person (the same keypoints, mirrored or not): the older keeps it, and
+  the younger one's crop is searched again for two poses, keeping the one that continues their own pose
+  (in a hug the follower of the person behind slides onto the one in front; this finds them again).
+
+The followers run on threads (mediapipe releases the GIL). Ids count up from 0 and are never reused.
+"""
+from __future__ import annotations
+
+import contextlib
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .multiperson import MultiPersonPose, PoseFrame
+from .tracker import TRACK_JOINTS, box_iou, drop_duplicates, keypoint_distance, pose_boxes
+
+FOLLOW_SCALE = 1.5  # crop side over the longer side of the person's last whole-body box
+MIN_CROP = 24  # px: a smaller crop (a person leaving the frame) counts as not seen
+TILE_SCALES = (1.0, 0.6)  # discovery tiles: sides as a share of the frame's short side (plus the whole frame)
+MIN_FOLLOW_RATIO = 0.8  # a follower's pose less visible than this share of the person's usual: drifting off
+DOUBLE_DISTANCE, DOUBLE_IOU = 0.3, 0.6  # two followers on one person, one drifting (see _merge_doubles)
+SAME_PERSON = 0.1  # keypoint distance (in box diagonals) under which two poses are one person (hugging: 0.14)
+
+
+def discovery_tiles(height: int, width: int, scales: tuple[float, ...] = TILE_SCALES) -> list[tuple[int, int, int, int]]:
+    """The whole frame, then square tiles (x0, y0, x1, y1) at each scale of the short side, half overlapping."""
+    tiles = [(0, 0, width, height)]
+    for scale in scales:
+        side = max(1, int(round(min(height, width) * scale)))
+        nx = int(np.ceil(max(0, width - side) / (side / 2))) + 1
+        ny = int(np.ceil(max(0, height - side) / (side / 2))) + 1
+        for y in np.linspace(0, height - side, ny).round().astype(int):
+            for x in np.linspace(0, width - side, nx).round().astype(int):
+                tile = (int(x), int(y), int(x) + side, int(y) + side)
+                if tile not in tiles:
+                    tiles.append(tile)
+    return tiles
+
+
+def follow_crop(box: np.ndarray, height: int, width: int, scale: float = FOLLOW_SCALE) -> tuple[int, int, int, int]:
+    """Square crop (x0, y0, x1, y1) around a body box, clipped to the frame."""
+    x0, y0, x1, y1 = (float(v) for v in box)
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    half = scale * max(x1 - x0, y1 - y0, MIN_CROP) / 2
+    return (int(max(0, cx - half)), int(max(0, cy - half)), int(min(width, cx + half)), int(min(height, cy + half)))
+
+
+def touches_inner_edge(box: np.ndarray, tile: tuple[int, int, int, int], height: int, width: int,
+                       margin: float = 2.0) -> bool:
+    """A pose cut by a tile edge that is not a frame edge is half a person: a neighbouring tile has it whole."""
+    x0, y0, x1, y1 = tile
+    return bool((x0 > 0 and box[0] <= x0 + margin) or (y0 > 0 and box[1] <= y0 + margin)
+                or (x1 < width and box[2] >= x1 - margin) or (y1 < height and box[3] >= y1 - margin))
+
+
+@dataclass
+class _Person:
+    id: int
+    box: np.ndarray  # (4,) last seen (visible joints)
+    body_box: np.ndarray  # (4,) last seen (all landmarks: where the crop goes)
+    keypoints: np.ndarray  # (33, 2) last seen
+    scores: np.ndarray  # (33,)
+    lost: int = 0
+    seen: int = 1
+    landmarker: MultiPersonPose | None = None  # their own, VIDEO mode, one pose
+    visibility: float = 1.0  # running mean of their poses' body-joint visibility
+
+
+@dataclass
+class _Pose:
+    keypoints: np.ndarray  # (33, 2) frame pixels
+    scores: np.ndarray  # (33,)
+    world: np.ndarray  # (33, 3)
+
+    @property
+    def box(self) -> np.ndarray:
+        """The box of the joints the landmarker sees (for matching)."""
+        return pose_boxes(self.keypoints[None], self.scores[None])[0]
+
+    @property
+    def visibility(self) -> float:
+        """Mean visibility of the body joints: a follower drifting off its person onto the background keeps
+        producing a pose, but a much less visible one (measured: 0.66 against the person's usual 0.9-0.97)."""
+        return float(self.scores[TRACK_JOINTS].mean())
+
+    @property
+    def body_box(self) -> np.ndarray:
+        """The box of all 33 landmarks, seen or inferred: the whole body even where it is hidden, so a crop
+        built on it does not shrink onto a head when the rest is occluded (which lets the follower drift)."""
+        return np.concatenate([self.keypoints.min(axis=0), self.keypoints.max(axis=0)]).astype(np.float32)
+
+
+@dataclass
+class CropPoseTracker:
+    """Follow each person in a crop of their own; discover new people one tile per frame.
+
+    `update(frame, timestamp_ms)` takes the frames in order and returns that frame's poses (in the frame's
+    own pixels) with their person ids. `max_persons` caps the people followed at once (each costs one
+    landmark pass per frame); `max_lost` is how many frames a person may go unseen and keep their id.
+    """
+
+    max_persons: int = 4
+    max_lost: int = 15
+    threads: int = 2
+    tile_scales: tuple[float, ...] = TILE_SCALES
+    landmarker_kw: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._people: list[_Person] = []
+        self._spare: list[MultiPersonPose] = []
+        self._next_id = 0
+        self._tick = 0
+        self._tiles: list[tuple[int, int, int, int]] = []
+        self._size: tuple[int, int] | None = None
+        self._discover = MultiPersonPose(num_poses=2, video=False, **self.landmarker_kw)
+        self._resolve = MultiPersonPose(num_poses=2, video=False, **self.landmarker_kw)
+        self._pool = ThreadPoolExecutor(max_workers=max(1, self.threads), thread_name_prefix="follow")
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        for person in self._people:
+            self._retire(person)
+        for est in [self._discover, self._resolve] + self._spare:
+            with contextlib.suppress(Exception):
+                est.close()
+        self._people, self._spare = [], []
+
+    def __enter__(self) -> "CropPoseTracker":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- one frame ---------------------------------------------------------------------------------------
+    def update(self, frame: np.ndarray, timestamp_ms: int) -> tuple[PoseFrame, np.ndarray]:
+        """RGB frame (H, W, 3) -> (poses found, ids (P,)), in the frame's own pixels."""
+        H, W = frame.shape[:2]
+        if self._size != (H, W):
+            self._size = (H, W)
+            self._tiles = discovery_tiles(H, W, self.tile_scales)
+        # every other look is at the whole frame (most people are found there at once), the rest cycle the tiles
+        tile = self._tiles[0] if self._tick % 2 == 0 else self._tiles[1 + (self._tick // 2) % (len(self._tiles) - 1)] \
+            if len(self._tiles) > 1 else self._tiles[0]
+        self._tick += 1
+        crops = [follow_crop(p.body_box, H, W) for p in self._people]
+        jobs = [self._pool.submit(self._follow, p, frame, crop, timestamp_ms) for p, crop in zip(self._people, crops)]
+        found = self._detect(self._discover, frame, tile, timestamp_ms)
+        followed = [job.result() for job in jobs]
+
+        out: dict[int, _Pose] = {}
+        for person, crop, options in zip(self._people, crops, followed):  # oldest first: the older keeps a contested pose
+            pose = next((p for p in options if not any(_same(p, other) for other in out.values())), None)
+            if pose is None and options:  # their landmarker slid onto someone already taken: look for two
+                options = _continuations(person, self._detect(self._resolve, frame, crop, timestamp_ms))
+                pose = next((p for p in options if not any(_same(p, other) for other in out.values())), None)
+            if pose is not None:
+                out[person.id] = pose
+        candidates = [c for c in found if not touches_inner_edge(c.box, tile, H, W)]
+        keep = drop_duplicates(np.array([c.keypoints for c in candidates]), np.array([c.scores for c in candidates]),
+                               SAME_PERSON) if candidates else []
+        for cand in (c for c, k in zip(candidates, keep) if k):
+            if any(_same(cand, pose) or _part_of(cand, pose) for pose in out.values()):
+                continue
+            person = self._revive(cand, out)
+            if person is None and len(self._people) < self.max_persons:
+                person = self._new_person(cand)
+            if person is not None:
+                out[person.id] = cand
+        self._merge_doubles(out)
+        for person in self._people:
+            pose = out.get(person.id)
+            if pose is None:
+                person.lost += 1
+            else:
+                person.box, person.body_box, person.keypoints, person.scores = pose.box, pose.body_box, pose.keypoints, pose.scores
+                person.lost, person.seen = 0, person.seen + 1
+                person.visibility = 0.8 * person.visibility + 0.2 * pose.visibility
+        for person in [p for p in self._people if p.lost > self.max_lost]:
+            self._people.remove(person)
+            self._retire(person)
+        ids = np.array(list(out), np.int64)
+        poses = list(out.values())
+        if not poses:
+            return PoseFrame.empty(), ids
+        return PoseFrame(np.stack([p.keypoints for p in poses]), np.stack([p.scores for p in poses]),
+                         np.stack([p.world for p in poses])), ids
+
+    # -- helpers -----------------------------------------------------------------------------------------
+    def _follow(self, person: _Person, frame: np.ndarray, crop: tuple[int, int, int, int],
+                timestamp_ms: int) -> list[_Pose]:
+        """The person's pose in a crop around where they were last seen, if it can be them (else [])."""
+        if crop[2] - crop[0] < MIN_CROP or crop[3] - crop[1] < MIN_CROP:
+            return []
+        if person.landmarker is None:
+            person.landmarker = self._spare.pop() if self._spare else MultiPersonPose(num_poses=1, **self.landmarker_kw)
+        poses = self._detect(person.landmarker, frame, crop, timestamp_ms)
+        floor = MIN_FOLLOW_RATIO * person.visibility
+        return _continuations(person, [p for p in poses if p.visibility >= floor])
+
+    @staticmethod
+    def _detect(est: MultiPersonPose, frame: np.ndarray, region: tuple[int, int, int, int],
+                timestamp_ms: int) -> list[_Pose]:
+        x0, y0, x1, y1 = region
+        pf = est.detect(frame[y0:y1, x0:x1], timestamp_ms)
+        offset = np.array([x0, y0], np.float32)
+        return [_Pose(k + offset, s, w) for k, s, w in zip(pf.keypoints, pf.scores, pf.world)]
+
+    def _revive(self, cand: _Pose, taken: dict[int, _Pose]) -> _Person | None:
+        """The recently lost person this newly found pose most likely is (box overlap or nearby keypoints)."""
+        lost = [p for p in self._people if p.id not in taken]
+        if not lost:
+            return None
+        iou = box_iou(np.stack([p.box for p in lost]), cand.box[None])[:, 0]
+        dist = keypoint_distance(np.stack([p.keypoints for p in lost]), np.stack([p.scores for p in lost]),
+                                 cand.keypoints[None], cand.scores[None])[:, 0]
+        cost = np.where((iou >= 0.1) | (dist <= 0.5), (1 - iou) + dist, np.inf)
+        best = int(np.argmin(cost))
+        return lost[best] if np.isfinite(cost[best]) else None
+
+    def _merge_doubles(self, out: dict[int, _Pose]) -> None:
+        """Two followers on one person with slightly different poses (one of them drifting): the one seen
+        longer keeps it. Looser than `_same`, but the two must also share most of their box (hugging
+        people: IoU 0.48, keypoints 0.14 box diagonals apart)."""
+        seen = {p.id: p.seen for p in self._people}
+        ids = sorted(out, key=lambda i: -seen.get(i, 0))
+        for a_i, a in enumerate(ids):
+            for b in ids[a_i + 1:]:
+                if a in out and b in out and _double(out[a], out[b]):
+                    del out[b]
+
+    def _retire(self, person: _Person) -> None:
+        if person.landmarker is not None:
+            self._spare.append(person.landmarker)
+            person.landmarker = None
+
+    def _new_person(self, cand: _Pose) -> _Person:
+        person = _Person(self._next_id, cand.box, cand.body_box, cand.keypoints, cand.scores,
+                         visibility=cand.visibility)
+        self._next_id += 1
+        self._people.append(person)
+        return person
+
+
+def _continuations(person: _Person, poses: list[_Pose]) -> list[_Pose]:
+    """The poses that can continue this person's last pose (box overlap or nearby keypoints), best first."""
+    if not poses:
+        return []
+    iou = box_iou(person.box[None], np.stack([p.box for p in poses]))[0]
+    dist = keypoint_distance(person.keypoints[None], person.scores[None], np.stack([p.keypoints for p in poses]),
+                             np.stack([p.scores for p in poses]))[0]
+    cost = np.where((iou >= 0.1) | (dist <= 0.5), (1 - iou) + dist, np.inf)
+    return [poses[i] for i in np.argsort(cost, kind="stable") if np.isfinite(cost[i])]
+
+
+def _double(a: _Pose, b: _Pose) -> bool:
+    dist = keypoint_distance(a.keypoints[None], a.scores[None], b.keypoints[None], b.scores[None])[0, 0]
+    return bool(dist < DOUBLE_DISTANCE and box_iou(a.box[None], b.box[None])[0, 0] > DOUBLE_IOU)
+
+
+def _part_of(a: _Pose, b: _Pose) -> bool:
+    """A newly found pose that lies mostly inside a followed one and resembles it: a partial view of the
+    same person (a half-body detection), not someone new."""
+    lo, hi = np.maximum(a.box[:2], b.box[:2]), np.minimum(a.box[2:], b.box[2:])
+    inter = float(np.prod(np.clip(hi - lo, 0, None)))
+    area = float(np.prod(np.clip(a.box[2:] - a.box[:2], 1e-6, None)))
+    dist = keypoint_distance(a.keypoints[None], a.scores[None], b.keypoints[None], b.scores[None])[0, 0]
+    return inter / area > 0.7 and dist < DOUBLE_DISTANCE
+
+
+def _same(a: _Pose, b: _Pose) -> bool:
+    """Two poses of one person: near-identical keypoints (allowing a left/right flip) or near-identical boxes."""
+    dist = keypoint_distance(a.keypoints[None], a.scores[None], b.keypoints[None], b.scores[None])[0, 0]
+    return bool(dist < SAME_PERSON or box_iou(a.box[None], b.box[None])[0, 0] > 0.8)
