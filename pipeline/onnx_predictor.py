@@ -78,7 +78,8 @@ def load_onnx_predictor(path: str | Path) -> OnnxPredictor:
     """Open an exported PG-GCN ONNX file on the CPU; every problem is one InferenceError naming it."""
     path = Path(path)
     if not path.is_file():
-        raise InferenceError(f"{path}: ONNX model not found" if not path.exists() else f"{path}: not a file")
+        raise InferenceError(f"{path}: ONNX model not found; export one with `python tools/export_onnx.py "
+                             f"CHECKPOINT.pth --out {path}`" if not path.exists() else f"{path}: not a file")
     import onnxruntime as ort
 
     opts = ort.SessionOptions()

@@ -2,6 +2,8 @@
 """Recognise the actions in an ordinary video with a PG-GCN checkpoint (CPU is enough).
 
     python tools/infer_video.py clip.mp4 [--checkpoint model.pth] [--json out.json] [--out overlay.mp4]
+    python tools/infer_video.py 0 | rtsp://host/stream | clip.mp4 --live  [--max-seconds 60] [--json events.jsonl]
+    python tools/infer_video.py clip.mp4 --backend onnx --checkpoint model.onnx   (tools/export_onnx.py makes it)
 
 What it does: decodes the clip, finds and tracks up to 2 people (MediaPipe PoseLandmarker, offline, with
 stable person ids), maps each person's 2D keypoints and 3D joints to the checkpoint's joint layout (NTU-25
@@ -25,6 +27,17 @@ while the model loads in a child process.
    "timings": {"startup_s", "pose_s", "pose_fps", "model_s", "overlay_s", "total_s", "frames_per_s"}}
 --out writes the video (mp4v) with the skeletons, person ids and the current window's label drawn on it,
 with the input's frame count.
+
+Live (a camera index such as 0, an rtsp:// or http(s):// stream, or a file with --live, played at its own
+frame rate): people are followed as the frames come, frames the CPU has no time for are dropped (and
+counted), and every --stride the last window is labelled; each person's label is printed when it changes,
+with its latency (arrival of the window's last frame -> label printed). --json then appends JSON lines: a
+"start" line, one "label" line per change ({"event", "time_s", "person", "label", "class_id", "score",
+"latency_s", "frame"}) and an "end" line with the run's figures (frames captured/processed/dropped,
+latency median/p90, lag). --max-seconds stops it; Ctrl-C ends it cleanly with the files written.
+
+--backend onnx runs an exported model (python tools/export_onnx.py CHECKPOINT) with onnxruntime, without
+PyTorch; its preprocessing comes from the file's own metadata.
 
 Errors (missing or unreadable video, no frames, nobody found in the clip, a checkpoint that is missing or
 belongs to another model) are one line on stderr and exit code 2. Without a checkpoint it says how to get
@@ -52,9 +65,17 @@ def parse_args(argv=None) -> argparse.Namespace:
 
     p = ArgumentParser(description=__doc__.split("\n\n")[0],
                                 epilog=__doc__.split("\n\n", 2)[2], formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("video", help="input video (any format OpenCV/decord reads: mp4, avi, ...)")
+    p.add_argument("video", help="input video (any format OpenCV/decord reads: mp4, avi, ...), a camera index (0) "
+                                 "or a stream URL (rtsp://, http://)")
     p.add_argument("--checkpoint", default=None,
-                   help=f"PG-GCN checkpoint (default: {DEFAULT_CHECKPOINT.relative_to(DEFAULT_CHECKPOINT.parents[1])})")
+                   help=f"PG-GCN checkpoint (default: {DEFAULT_CHECKPOINT.relative_to(DEFAULT_CHECKPOINT.parents[1])}; "
+                        "with --backend onnx an exported .onnx file, default: the same name with .onnx)")
+    p.add_argument("--backend", choices=("torch", "onnx"), default="torch",
+                   help="run the model with PyTorch (default) or onnxruntime (an exported .onnx file)")
+    p.add_argument("--live", action="store_true",
+                   help="play a video file live: at its own frame rate, dropping frames when inference falls behind "
+                        "(camera indices and stream URLs are always live)")
+    p.add_argument("--max-seconds", type=float, default=None, help="live: stop after this many seconds")
     p.add_argument("--json", metavar="OUT.json", help="write the results as JSON (atomically)")
     p.add_argument("--out", metavar="OVERLAY.mp4", help="write the video with skeletons, ids and labels drawn")
     p.add_argument("--timeline-png", metavar="TIMELINE.png",
@@ -80,21 +101,36 @@ def _main(argv=None) -> int:
     from extract.fileio import atomic_json_dump, check_output_file, refuse_overwriting_inputs
     from pipeline.inference import InferenceError, infer_video, summary_text
 
-    for name in ("topk", "window", "stride", "pose_width", "pose_every", "workers"):
+    for name in ("topk", "window", "stride", "pose_width", "pose_every", "workers", "max_seconds"):
         value = getattr(args, name)
         if value is not None and value <= 0:
             raise ValueError(f"--{name.replace('_', '-')} must be positive, got {value}")
     from pipeline.inference import DEFAULT_CHECKPOINT
+    from pipeline.live import is_live_source
 
-    refuse_overwriting_inputs([args.json, args.out, args.timeline_png],
-                              [args.video, args.checkpoint or DEFAULT_CHECKPOINT])
+    checkpoint = args.checkpoint or (DEFAULT_CHECKPOINT.with_suffix(".onnx") if args.backend == "onnx"
+                                     else DEFAULT_CHECKPOINT)
+    refuse_overwriting_inputs([args.json, args.out, args.timeline_png], [args.video, checkpoint])
+    live = args.live or is_live_source(args.video)
+    if live and (args.out or args.timeline_png):
+        raise ValueError("--out and --timeline-png are for files; live runs print labels and write --json lines")
+    if not live and args.max_seconds is not None:
+        raise ValueError("--max-seconds is for live runs (a camera, a stream or --live)")
     if args.json and args.out and Path(args.json).resolve() == Path(args.out).resolve():
         raise ValueError(f"{args.json}: --json and --out name the same file")
     for out in (args.json, args.out, args.timeline_png):
         check_output_file(out)
-    result = infer_video(args.video, checkpoint=args.checkpoint, device=args.device, window=args.window,
-                         stride=args.stride, overlay=args.out, progress=not args.quiet, workers=args.workers,
-                         pose_width=args.pose_width, pose_every=args.pose_every, started=_STARTED)
+    predictor = None
+    if args.backend == "onnx":
+        from pipeline.onnx_predictor import load_onnx_predictor
+
+        predictor = load_onnx_predictor(checkpoint)
+    if live:
+        return _live(args, checkpoint, predictor)
+    result = infer_video(args.video, predictor=predictor, checkpoint=args.checkpoint, device=args.device,
+                         window=args.window, stride=args.stride, overlay=args.out, progress=not args.quiet,
+                         workers=args.workers, pose_width=args.pose_width, pose_every=args.pose_every,
+                         started=_STARTED)
     if args.json:
         try:
             atomic_json_dump(result.to_json(args.topk), args.json)
@@ -112,6 +148,36 @@ def _main(argv=None) -> int:
         print(f"wrote {args.out}")
     if args.timeline_png:
         print(f"wrote {args.timeline_png}")
+    return 0
+
+
+def _live(args, checkpoint, predictor) -> int:
+    """A camera, a stream or a file played live: labels printed (and appended to --json) as they change."""
+    from pipeline.inference import DEFAULT_WINDOW, load_predictor
+    from pipeline.live import LiveSource, run_live
+
+    if predictor is None:
+        import torch
+
+        torch.set_num_threads(1)  # the model thread shares the CPU with the pose stage, which must keep up
+        predictor = load_predictor(checkpoint, args.device)
+    source = LiveSource(args.video, max_width=args.pose_width)
+    print(f"live: {args.video} ({source.kind}, {source.width}x{source.height} at {source.fps:.1f} fps); "
+          + ("Ctrl-C stops" if args.max_seconds is None else f"stopping after {args.max_seconds:g} s"), flush=True)
+    log = open(args.json, "a", encoding="utf-8") if args.json else None  # JSON lines, appended: nothing is lost
+    try:
+        run = run_live(source, predictor, window=args.window, stride=args.stride, max_seconds=args.max_seconds,
+                       default_window=DEFAULT_WINDOW, workers=args.workers,
+                       on_event=lambda ev: print(ev.text(), flush=True), json_lines=log)
+    finally:
+        if log is not None:
+            log.close()
+    s = run.summary()
+    print(f"stopped by {s['stopped_by']} after {s['seconds']:.1f} s: {s['frames_processed']} of "
+          f"{s['frames_captured']} frames processed ({s['dropped_ratio']:.0%} dropped), {s['label_changes']} label "
+          f"change(s); latency median {s['latency_median_s']} s, p90 {s['latency_p90_s']} s")
+    if args.json:
+        print(f"appended {args.json}")
     return 0
 
 
