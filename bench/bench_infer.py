@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""`make bench-infer`: is `tools/infer_video.py` faster than real time on this CPU?
+"""`make bench-infer`: is `tools/infer_video.py` faster than real time on this CPU, and does it follow people?
 
 The whole command is timed from outside (a fresh process: imports, landmarker and model start-up
 included) on the 10 s arm-wrestling clip, where it must finish within the clip's duration (rtf < 1), and
@@ -7,6 +7,13 @@ on the 1920x1080 NTU clip, where it must process >= 25 frames/s after start-up (
 from the run's own timings). The NTU clip also runs with one landmarker worker, side by side, for the
 ratio that the parallel landmarkers buy. Uses the default checkpoint when it exists, else a randomly
 initialised one of the same shape (speed does not depend on the weights).
+
+Also measured here (issue #17):
+- following people: coverage and identity switches per person against the by-eye ground truth of
+  tests/data/videos/tracking_gt.json (the real NTU hug, the 3-person exercise clip, the arm-wrestling close-up);
+- live: a 60 s, 30 fps, 1280x720 input (the hug clip played forwards and backwards) run with `--live`, with
+  the torch model and with the exported ONNX model: label latency (arrival of a window's last frame -> label
+  printed), dropped-frame ratio, and the frame lag in the first and the last 10 s (a backlog would grow).
 Last line: one line of JSON, also written to bench/results/infer.json.
 """
 from __future__ import annotations
@@ -19,12 +26,16 @@ import tempfile
 import time
 from pathlib import Path
 
+os.environ.setdefault("GLOG_minloglevel", "2")  # mediapipe's start-up logs, in this process too
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.common import finish  # noqa: E402
 
 ARM = ROOT / "tests/data/videos/arm_wrestling_340x256.mp4"
+HUG = ROOT / "tests/data/videos/ntu_hug_1920x1080.avi"
+GT = ROOT / "tests/data/videos/tracking_gt.json"
+LIVE_SECONDS, LIVE_FPS, LIVE_SIZE = 60, 30, (1280, 720)
 NTU = ROOT / "tests/data/ntu_sample/S001C001P001R001A001_rgb.avi"
 
 
@@ -58,6 +69,51 @@ def _run(video: Path, checkpoint: Path, out_json: Path, *extra: str) -> tuple[fl
     return wall, json.loads(out_json.read_text())
 
 
+def tracking_figures() -> dict:
+    """Per clip and person: share of visible frames followed, identity switches (inference's own settings)."""
+    from extract.multiperson import track_poses
+    from extract.track_metrics import follow_report
+    from extract.video import iter_frames, probe_video
+    from pipeline.inference import MAX_POSE_WIDTH, MIN_TRACK_SECONDS
+    from pipeline.windows import auto_pose_every
+
+    out = {}
+    for name, gt in json.loads(GT.read_text()).items():
+        if name.startswith("_"):
+            continue
+        clip = GT.parent / name
+        info = probe_video(clip)
+        poses = track_poses(iter_frames(clip, max_width=MAX_POSE_WIDTH), info["fps"],
+                            full_size=(info["height"], info["width"]), every=auto_pose_every(info["fps"]),
+                            min_seconds=MIN_TRACK_SECONDS)
+        out[name] = [dict(name=r["name"], coverage=round(r["coverage"], 3), switches=r["switches"])
+                     for r in follow_report(poses.tracks, gt["persons"])]
+    return out
+
+
+def live_input(path: Path) -> Path:
+    """LIVE_SECONDS of the hug clip at LIVE_FPS, forwards then backwards (no jump at the seams), LIVE_SIZE."""
+    import cv2
+
+    from extract.video import iter_frames
+
+    frames = [cv2.resize(f, LIVE_SIZE, interpolation=cv2.INTER_AREA) for f in iter_frames(HUG, rgb=False)]
+    loop = frames + frames[-2:0:-1]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), LIVE_FPS, LIVE_SIZE)
+    for i in range(LIVE_SECONDS * LIVE_FPS):
+        writer.write(loop[i % len(loop)])
+    writer.release()
+    return path
+
+
+def live_run(video: Path, out_json: Path, *extra: str) -> dict:
+    cmd = [sys.executable, str(ROOT / "tools/infer_video.py"), str(video), "--live", "--json", str(out_json), *extra]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.exit(f"bench-infer: {' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
+    return json.loads(out_json.read_text().splitlines()[-1])
+
+
 def main() -> None:
     load_before = os.getloadavg()[0]  # other work on a 2-core machine halves these figures: record it
     with tempfile.TemporaryDirectory() as tmp:
@@ -72,6 +128,23 @@ def main() -> None:
                             ("NTU, --pose-every 1 --workers 1", ("--pose-every", "1", "--workers", "1"))):
             wall, out = _run(NTU, ckpt, tmp / "ntu_variant.json", *extra)
             runs.append((name, wall, out))
+        hug_wall, hug = _run(HUG, ckpt, tmp / "hug.json")
+        runs.append(("NTU hug 1920x1080, 2 people", hug_wall, hug))
+
+        print("following people (tests/data/videos/tracking_gt.json):", flush=True)
+        tracking = tracking_figures()
+        for clip, persons in tracking.items():
+            for p in persons:
+                print(f"  {clip:32s} {p['name']:22s} followed {p['coverage']:6.1%}  switches {p['switches']}")
+
+        print(f"live: {LIVE_SECONDS} s at {LIVE_FPS} fps, {LIVE_SIZE[0]}x{LIVE_SIZE[1]} (torch, then ONNX) ...", flush=True)
+        video = live_input(tmp / "live.mp4")
+        from pipeline.onnx_export import export_onnx
+
+        onnx_path = tmp / "model.onnx"
+        export_onnx(ckpt, onnx_path)
+        live = {"torch": live_run(video, tmp / "live_torch.jsonl", "--checkpoint", str(ckpt)),
+                "onnx": live_run(video, tmp / "live_onnx.jsonl", "--backend", "onnx", "--checkpoint", str(onnx_path))}
 
     def after_startup(out: dict) -> float:
         t = out["timings"]
@@ -92,6 +165,16 @@ def main() -> None:
           f"other work shared the CPU)")
     print(f"ratios: pose every 2nd frame / every frame = {fps[1] / fps[2]:.2f}; "
           f"2 landmarker workers / 1 = {fps[2] / fps[3]:.2f}")
+    print(f"hug (2 people, 1080p): {fps[4]:.1f} frames/s after start-up = {fps[4] / 25:.2f} x the 25 frames/s target")
+    for backend, s in live.items():
+        target = s["window_s"] / 2 + 0.5
+        print(f"live ({backend}): latency median {s['latency_median_s']} s, p90 {s['latency_p90_s']} s "
+              f"(target <= {target:.2f} s: half the {s['window_s']:.2f} s window + 0.5 s); "
+              f"{s['dropped_ratio']:.1%} of {s['frames_captured']} frames dropped; "
+              f"lag first 10 s {s['lag_first_10s_s']} s, last 10 s {s['lag_last_10s_s']} s")
+    live_figures = {f"live_{b}_{k}": s[k] for b, s in live.items()
+                    for k in ("latency_median_s", "latency_p90_s", "latency_max_s", "dropped_ratio", "frames_captured",
+                              "frames_processed", "lag_first_10s_s", "lag_last_10s_s", "window_s", "labelled_windows")}
     finish("infer", dict(
         clip_seconds=round(clip_seconds, 3), wall_seconds=round(arm_wall, 3), rtf=round(rtf, 3),
         fps_after_startup=round(fps[1], 2), fps_after_startup_every_frame=round(fps[2], 2),
@@ -99,6 +182,10 @@ def main() -> None:
         workers_speedup=round(fps[2] / fps[3], 3), ntu_wall_seconds=round(ntu_wall, 3),
         startup_seconds=round(arm["timings"]["startup_s"], 3), checkpoint=which,
         load_avg_before=round(load_before, 2), load_avg_after=round(os.getloadavg()[0], 2),
+        hug_fps_after_startup=round(fps[4], 2), hug_persons=len(hug["persons"]),
+        live_seconds=LIVE_SECONDS, live_input_fps=LIVE_FPS, live_input_size=list(LIVE_SIZE),
+        live_latency_target_s=round(live["torch"]["window_s"] / 2 + 0.5, 3), **live_figures,
+        tracking=tracking,
     ))
 
 

@@ -226,12 +226,10 @@ class VideoPoses:
 
 
 def default_workers() -> int:
-    """Landmarker instances run in parallel (mediapipe releases the GIL): one per core, at most 2.
+    """Threads for landmarkers that run side by side (mediapipe releases the GIL): one per core, at most 2.
 
-    Measured on the 2-core CPU: 1.23x the frames/s of one worker. The price: each restarts at its pieces,
-    so with more people in view than num_poses the second person is found in fewer frames (3-person clip:
-    195 two-person frames of 393 against 314 with one worker); `--workers 1` when that matters.
-    """
+    `track_poses` runs the landmarkers of the people in view on them; `detect_poses` deals pieces of the
+    video to that many full-frame landmarkers (1.23x the frames/s of one on the 2-core CPU)."""
     return max(1, min(2, os.cpu_count() or 1))
 
 

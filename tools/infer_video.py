@@ -5,16 +5,16 @@
     python tools/infer_video.py 0 | rtsp://host/stream | clip.mp4 --live  [--max-seconds 60] [--json events.jsonl]
     python tools/infer_video.py clip.mp4 --backend onnx --checkpoint model.onnx   (tools/export_onnx.py makes it)
 
-What it does: decodes the clip, finds and tracks up to 2 people (MediaPipe PoseLandmarker, offline, with
-stable person ids), maps each person's 2D keypoints and 3D joints to the checkpoint's joint layout (NTU-25
+What it does: decodes the clip, finds and follows everyone in it, each person in a crop of their own
+(MediaPipe PoseLandmarker, offline; up to 4 at once, with stable person ids through hugs), maps each person's 2D keypoints and 3D joints to the checkpoint's joint layout (NTU-25
 or Kinect v1 20), builds the model inputs with the checkpoint config's own test pipeline, and runs PG-GCN
 on overlapping windows of --window frames every --stride frames. Each window feeds the model the person(s)
 seen most in it, as many as the model was trained with (NW-UCLA: 1; NTU: 2); frames where a person is
 absent are zeros, as in training. Each person also gets labels of their own: a one-person model sees every
 person present in at least 30 % of a window on their own, a two-person model sees the window's pair together. It prints the top-k labels for the whole clip (the mean of the window
 probabilities), the persons found and the speed. For speed, the landmarker sees every 2nd frame of videos
-at >= 20 fps (the frames between are interpolated; --pose-every 1 for all) and runs on --workers threads,
-while the model loads in a child process.
+at >= 20 fps (the frames between are interpolated; --pose-every 1 for all), the people's landmarkers run on
+--workers threads, and the model loads in a child process.
 
 --json writes the same as data:
   {"video", "frames", "fps", "width", "height",
@@ -90,7 +90,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--pose-every", type=int, default=None,
                    help="run the landmarker on every n-th frame and interpolate the rest "
                         "(default: 2 for videos at >= 20 fps, else 1)")
-    p.add_argument("--workers", type=int, default=None, help="parallel pose landmarkers (default: min(2, cores))")
+    p.add_argument("--workers", type=int, default=None, help="threads for the people's landmarkers (default: min(2, cores))")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--verbose", action="store_true", help="keep the native libraries' logs on stderr")
     return p.parse_args(argv)
