@@ -7,6 +7,8 @@ Steps (each one is a project command a user could type; outputs under --out, def
   3. train     a short PG-GCN run on NW-UCLA (configs/pggcn_demo.py)
   4. infer     tools/infer_video.py on the shipped videos, with overlay MP4s and JSON, and the fall model on a
                held-out GMDCSA24 fall clip
+  5. deploy    the default model exported to ONNX and run with onnxruntime (no torch) on the hug clip
+  6. live      the 3-person clip played live for 10 s: labels as they change, with their latency
 A failed step is reported and the demo goes on; the exit code is non-zero if any step failed.
 """
 from __future__ import annotations
@@ -67,6 +69,16 @@ def steps(out: Path, skip_train: bool) -> list[tuple[str, list[str]]]:
     s.append(("infer: a held-out GMDCSA24 fall clip with the fall model (checkpoints/pggcn_gmdcsa_fall.pth)",
               [PY, "tools/infer_video.py", str(fall), "--checkpoint", str(ROOT / "checkpoints/pggcn_gmdcsa_fall.pth"),
                "--out", str(out / "videos/gmdcsa_fall_overlay.mp4"), "--json", str(out / "videos/gmdcsa_fall.json")]))
+    onnx = out / "pggcn_nwucla_default.onnx"
+    s.append(("deploy: export the default model to ONNX (checked against torch)",
+              [PY, "tools/export_onnx.py", str(DEFAULT_CHECKPOINT), "--out", str(onnx)]))
+    s.append(("deploy: the hug clip with onnxruntime (--backend onnx, no torch)",
+              [PY, "tools/infer_video.py", str(VIDEOS / "ntu_hug_1920x1080.avi"), "--backend", "onnx", "--checkpoint",
+               str(onnx), "--json", str(out / "videos/ntu_hug_onnx.json"), "--timeline-png",
+               str(out / "videos/ntu_hug_timeline.png")]))
+    s.append(("live: the 3-person clip played live for 10 s (labels as they change, with latency)",
+              [PY, "tools/infer_video.py", str(VIDEOS / "group_exercise_3p_384x288.avi"), "--live", "--max-seconds",
+               "10", "--json", str(out / "videos/live_events.jsonl")]))
     return s
 
 
@@ -95,7 +107,8 @@ Where to look:
   {out}/heatmap_overlay.png             per-joint heatmaps over the NTU frame
   {out}/eval_default/                   metrics.json, per-class CSV, confusion matrix PNG
   {out}/train_demo/                     the short training run (log, checkpoints, metrics)
-  {out}/videos/                         overlay MP4s and JSON predictions for the shipped videos""")
+  {out}/videos/                         overlay MP4s and JSON predictions for the shipped videos,
+                                        the ONNX run's timeline picture, the live run's JSON lines""")
     return 0 if all(rc == 0 for _, rc, _ in results) else 1
 
 
