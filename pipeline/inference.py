@@ -30,7 +30,8 @@ from .predictor import (DEFAULT_CHECKPOINT, DEFAULT_CONFIG, InferenceError, Mode
 from .timeline import frame_probs, segments
 from .video_records import build_record, map_tracks
 from .video_result import InferenceResult, summary_text  # noqa: F401
-from .windows import auto_pose_every, label_per_frame, pick_persons, plan_windows  # noqa: F401
+from .windows import (auto_pose_every, label_per_frame, person_groups, pick_persons, plan_windows,  # noqa: F401
+                      window_and_stride)
 
 MIN_PRESENCE = 0.3  # a person gets a window of their own when present in at least this share of its frames
 DEFAULT_WINDOW = 64  # frames; used when the checkpoint's config names no clip length
@@ -106,10 +107,7 @@ def _run(video: Path, info: dict, predictor, remote: ModelProcess | None, t0: fl
         t_wait = time.perf_counter()
         remote.wait()
         timings["model_wait_s"] = time.perf_counter() - t_wait
-    if window is None and predictor.clip_len and predictor.resample_fps:  # trained in seconds: the same duration
-        window = max(1, round(predictor.clip_len * info["fps"] / predictor.resample_fps))
-    window = int(window or predictor.clip_len or DEFAULT_WINDOW)
-    stride = int(stride or max(1, window // 2))
+    window, stride = window_and_stride(predictor, info["fps"], window, stride, DEFAULT_WINDOW)
 
     t_model = time.perf_counter()
     mapped = map_tracks(poses, predictor.layout)
@@ -121,22 +119,17 @@ def _run(video: Path, info: dict, predictor, remote: ModelProcess | None, t0: fl
         if persons.size:
             records.append(build_record(mapped, persons, s, e, video.stem, size, predictor.layout, fps=info["fps"]))
             rows.append(i)
-    # Per person: a one-person model sees each person on their own; a model trained on pairs (NTU) sees the
-    # window's pair, whose prediction then belongs to both.
+    # Per person (windows.person_groups): a group equal to the window's own pick reuses its record.
     row_of = {w: r for r, w in enumerate(rows)}
     person_rows: list[tuple[int, int, int]] = []  # (track index, window index, row in the predictions)
     for i, ((s, e), persons) in enumerate(zip(spans, picks)):
-        if predictor.num_person > 1:
-            person_rows += [(int(k), i, row_of[i]) for k in persons]
-            continue
-        enough = np.flatnonzero(mapped.present[:, s:e].mean(axis=1) >= MIN_PRESENCE)
-        for k in sorted(set(enough.tolist()) | set(persons.tolist())):  # the window's own person always
-            if persons.tolist() == [k]:
-                person_rows.append((int(k), i, row_of[i]))
+        for group in person_groups(mapped.present, s, e, predictor.num_person, MIN_PRESENCE):
+            if group.tolist() == persons.tolist():
+                row = row_of[i]
             else:
-                person_rows.append((int(k), i, len(records)))
-                records.append(build_record(mapped, np.array([k]), s, e, video.stem, size, predictor.layout,
-                                            fps=info["fps"]))
+                row = len(records)
+                records.append(build_record(mapped, group, s, e, video.stem, size, predictor.layout, fps=info["fps"]))
+            person_rows += [(int(k), i, row) for k in group]
     all_probs = predictor.predict(records)
     probs = all_probs[:len(rows)]
     window_probs = np.full((len(spans), predictor.num_classes), np.nan, np.float32)

@@ -29,12 +29,12 @@ from extract import video as vio
 from extract.crop_tracking import CropPoseTracker
 from extract.multiperson import PoseFrame, assemble_tracks, default_workers
 
+from .inference import MIN_PRESENCE
 from .predictor import InferenceError, _one_line
 from .video_records import build_record, map_tracks
-from .windows import pick_persons
+from .windows import person_groups, window_and_stride
 
 STREAM_PREFIXES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
-MIN_PRESENCE = 0.3  # as offline: a person is labelled on their own when seen in this share of the window
 
 
 def is_live_source(source: str) -> bool:
@@ -230,18 +230,14 @@ def live_windows(predictor, fps: float, window: int | None, stride: int | None,
                  default_window: int) -> tuple[int, float, float]:
     """(frames per window on the model's grid, window seconds, stride seconds), as offline inference would
     cut a video at `fps` (a model trained in seconds gets the same duration)."""
-    if window is None and predictor.clip_len and predictor.resample_fps:
-        window = max(1, round(predictor.clip_len * fps / predictor.resample_fps))
-    window = int(window or predictor.clip_len or default_window)
-    stride = int(stride or max(1, window // 2))
+    window, stride = window_and_stride(predictor, fps, window, stride, default_window)
     return window, window / fps, stride / fps
 
 
 def window_records(buffer: deque, end_s: float, frames: int, fps: float, size: tuple[int, int], predictor,
                    name: str) -> tuple[list[dict], list[list[int]]]:
     """The last `frames` frames on the grid (end_s - frames/fps, end_s] -> records and, per record, the
-    person ids its prediction belongs to (the window's pair for a two-person model, else each person seen
-    in at least MIN_PRESENCE of the window on their own)."""
+    person ids its prediction belongs to (`windows.person_groups`, as offline)."""
     times = np.array([b[0] for b in buffer])
     grid = end_s - (frames - 1 - np.arange(frames)) / fps  # (frames,) newest last
     nearest = np.clip(np.searchsorted(times, grid), 0, len(times) - 1)
@@ -256,11 +252,7 @@ def window_records(buffer: deque, end_s: float, frames: int, fps: float, size: t
     if not mapped.ids:
         return [], []
     ids = np.array(mapped.ids)
-    if predictor.num_person > 1:
-        persons = pick_persons(mapped.present, 0, frames, predictor.num_person)
-        groups = [persons] if persons.size else []
-    else:
-        groups = [np.array([k]) for k in np.flatnonzero(mapped.present.mean(axis=1) >= MIN_PRESENCE)]
+    groups = person_groups(mapped.present, 0, frames, predictor.num_person, MIN_PRESENCE)
     records = [build_record(mapped, g, 0, frames, name, size, predictor.layout, fps=fps) for g in groups]
     return records, [ids[g].tolist() for g in groups]
 

@@ -27,6 +27,28 @@ def pick_persons(present: np.ndarray, start: int, end: int, max_persons: int) ->
     return np.sort(order)
 
 
+def window_and_stride(predictor, fps: float, window: int | None, stride: int | None,
+                      default_window: int) -> tuple[int, int]:
+    """Window and stride in frames of a video at `fps`: the user's, else the model's clip length (the same
+    duration when it was trained on time-resampled clips), else `default_window`; stride half a window."""
+    if window is None and predictor.clip_len and predictor.resample_fps:
+        window = max(1, round(predictor.clip_len * fps / predictor.resample_fps))
+    window = int(window or predictor.clip_len or default_window)
+    return window, int(stride or max(1, window // 2))
+
+
+def person_groups(present: np.ndarray, start: int, end: int, num_person: int, min_presence: float) -> list[np.ndarray]:
+    """Who gets labelled in the window [start, end): groups of track indices, one model input each, whose
+    prediction belongs to every member. A model trained on pairs (NTU) sees the window's pair together; a
+    one-person model sees each person present in at least `min_presence` of the window on their own (and
+    the window's most-seen person always)."""
+    persons = pick_persons(present, start, end, num_person)
+    if num_person > 1:
+        return [persons] if persons.size else []
+    enough = np.flatnonzero(present[:, start:end].mean(axis=1) >= min_presence)
+    return [np.array([k]) for k in sorted(set(enough.tolist()) | set(persons.tolist()))]
+
+
 def label_per_frame(frames: int, windows: list[tuple[int, int]], window_probs: np.ndarray,
                     class_names: list[str]) -> list[str | None]:
     """The label shown on each frame: that of the labelled window whose centre is nearest."""
