@@ -152,27 +152,51 @@ class CropPoseTracker:
     def update(self, frame: np.ndarray, timestamp_ms: int) -> tuple[PoseFrame, np.ndarray]:
         """RGB frame (H, W, 3) -> (poses found, ids (P,)), in the frame's own pixels."""
         H, W = frame.shape[:2]
-        if self._size != (H, W):
-            self._size = (H, W)
-            self._tiles = discovery_tiles(H, W, self.tile_scales)
-        # every other look is at the whole frame (most people are found there at once), the rest cycle the tiles
-        tile = self._tiles[0] if self._tick % 2 == 0 else self._tiles[1 + (self._tick // 2) % (len(self._tiles) - 1)] \
-            if len(self._tiles) > 1 else self._tiles[0]
-        self._tick += 1
+        region = self._next_region(H, W)
         crops = [follow_crop(p.body_box, H, W) for p in self._people]
+        for person in self._people:  # handed out here, not on the worker threads
+            if person.landmarker is None:
+                person.landmarker = self._spare.pop() if self._spare else MultiPersonPose(num_poses=1, **self.landmarker_kw)
         jobs = [self._pool.submit(self._follow, p, frame, crop, timestamp_ms) for p, crop in zip(self._people, crops)]
-        found = self._detect(self._discover, frame, tile, timestamp_ms)
-        followed = [job.result() for job in jobs]
+        found = self._detect(self._discover, frame, region, timestamp_ms)
+        out = self._settle_followed(frame, crops, [job.result() for job in jobs], timestamp_ms)
+        self._place_discovered(out, [c for c in found if not touches_inner_edge(c.box, region, H, W)])
+        self._merge_doubles(out)
+        self._commit(out)
+        ids = np.array(list(out), np.int64)
+        poses = list(out.values())
+        if not poses:
+            return PoseFrame.empty(), ids
+        return PoseFrame(np.stack([p.keypoints for p in poses]), np.stack([p.scores for p in poses]),
+                         np.stack([p.world for p in poses])), ids
 
+    def _next_region(self, height: int, width: int) -> tuple[int, int, int, int]:
+        """Where discovery looks this frame: every other frame the whole frame (most people are found there at
+        once), in between the next tile, in turn."""
+        if self._size != (height, width):
+            self._size = (height, width)
+            self._tiles = discovery_tiles(height, width, self.tile_scales)
+        tick, self._tick = self._tick, self._tick + 1
+        if tick % 2 == 0 or len(self._tiles) == 1:
+            return self._tiles[0]
+        return self._tiles[1 + (tick // 2) % (len(self._tiles) - 1)]
+
+    def _settle_followed(self, frame: np.ndarray, crops: list, followed: list[list[_Pose]],
+                         timestamp_ms: int) -> dict[int, _Pose]:
+        """Each person's pose from their own crop; oldest first, so the older keeps a contested pose and the
+        younger one's crop is searched for two poses (their landmarker slid onto someone already taken)."""
         out: dict[int, _Pose] = {}
-        for person, crop, options in zip(self._people, crops, followed):  # oldest first: the older keeps a contested pose
+        for person, crop, options in zip(self._people, crops, followed):
             pose = next((p for p in options if not any(_same(p, other) for other in out.values())), None)
-            if pose is None and options:  # their landmarker slid onto someone already taken: look for two
+            if pose is None and options:
                 options = _continuations(person, self._detect(self._resolve, frame, crop, timestamp_ms))
                 pose = next((p for p in options if not any(_same(p, other) for other in out.values())), None)
             if pose is not None:
                 out[person.id] = pose
-        candidates = [c for c in found if not touches_inner_edge(c.box, tile, H, W)]
+        return out
+
+    def _place_discovered(self, out: dict[int, _Pose], candidates: list[_Pose]) -> None:
+        """Newly found poses not followed yet: a recently lost person's (their id back), else someone new."""
         keep = drop_duplicates(np.array([c.keypoints for c in candidates]), np.array([c.scores for c in candidates]),
                                SAME_PERSON) if candidates else []
         for cand in (c for c, k in zip(candidates, keep) if k):
@@ -183,24 +207,21 @@ class CropPoseTracker:
                 person = self._new_person(cand)
             if person is not None:
                 out[person.id] = cand
-        self._merge_doubles(out)
+
+    def _commit(self, out: dict[int, _Pose]) -> None:
+        """Remember where everyone was seen; forget people lost for longer than max_lost."""
         for person in self._people:
             pose = out.get(person.id)
             if pose is None:
                 person.lost += 1
-            else:
-                person.box, person.body_box, person.keypoints, person.scores = pose.box, pose.body_box, pose.keypoints, pose.scores
-                person.lost, person.seen = 0, person.seen + 1
-                person.visibility = 0.8 * person.visibility + 0.2 * pose.visibility
+                continue
+            person.box, person.body_box, person.keypoints, person.scores = (pose.box, pose.body_box, pose.keypoints,
+                                                                            pose.scores)
+            person.lost, person.seen = 0, person.seen + 1
+            person.visibility = 0.8 * person.visibility + 0.2 * pose.visibility
         for person in [p for p in self._people if p.lost > self.max_lost]:
             self._people.remove(person)
             self._retire(person)
-        ids = np.array(list(out), np.int64)
-        poses = list(out.values())
-        if not poses:
-            return PoseFrame.empty(), ids
-        return PoseFrame(np.stack([p.keypoints for p in poses]), np.stack([p.scores for p in poses]),
-                         np.stack([p.world for p in poses])), ids
 
     # -- helpers -----------------------------------------------------------------------------------------
     def _follow(self, person: _Person, frame: np.ndarray, crop: tuple[int, int, int, int],
@@ -208,8 +229,6 @@ class CropPoseTracker:
         """The person's pose in a crop around where they were last seen, if it can be them (else [])."""
         if crop[2] - crop[0] < MIN_CROP or crop[3] - crop[1] < MIN_CROP:
             return []
-        if person.landmarker is None:
-            person.landmarker = self._spare.pop() if self._spare else MultiPersonPose(num_poses=1, **self.landmarker_kw)
         poses = self._detect(person.landmarker, frame, crop, timestamp_ms)
         floor = MIN_FOLLOW_RATIO * person.visibility
         return _continuations(person, [p for p in poses if p.visibility >= floor])

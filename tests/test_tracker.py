@@ -169,3 +169,20 @@ def test_frames_between_detections_are_interpolated(ntu_poses):
     print(f"interpolated frames: median {np.median(err):.1f} px, mean {err.mean():.1f} px, body {body:.0f} px")
     assert np.median(err) < 0.02 * body and err.mean() < 0.04 * body
     np.testing.assert_allclose(b.keypoints[1], (b.keypoints[0] + b.keypoints[2]) / 2, atol=1e-3)
+
+
+def test_discovery_tiles_cover_the_frame_and_follow_crops_stay_inside():
+    from extract.crop_tracking import discovery_tiles, follow_crop, touches_inner_edge
+
+    tiles = discovery_tiles(288, 384)
+    assert tiles[0] == (0, 0, 384, 288) and len(set(tiles)) == len(tiles)
+    covered = np.zeros((288, 384), bool)
+    for x0, y0, x1, y1 in tiles[1:]:
+        assert 0 <= x0 < x1 <= 384 and 0 <= y0 < y1 <= 288 and x1 - x0 == y1 - y0  # square, inside
+        covered[y0:y1, x0:x1] = True
+    assert covered.all()
+    x0, y0, x1, y1 = follow_crop(np.array([350, 10, 400, 100], np.float32), 288, 384)  # near a corner
+    assert (x0, y0) >= (0, 0) and x1 <= 384 and y1 <= 288 and x1 - x0 > 50
+    # a pose cut by a tile edge inside the frame is half a person; at the frame's own edge it is whole
+    assert touches_inner_edge(np.array([100, 50, 172, 150]), (0, 0, 173, 173), 288, 384)
+    assert not touches_inner_edge(np.array([0, 50, 80, 150]), (0, 0, 173, 173), 288, 384)
