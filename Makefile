@@ -125,8 +125,8 @@ bench-extract: $(STAMP) ## decode / pose / full extraction frames/s -> bench/res
 bench-train: $(STAMP) ## loader+model vs model-only samples/s -> bench/results/train.json
 	$(PY) -m bench.bench_train
 
-bench-infer: $(STAMP) ## infer_video.py real-time factor -> bench/results/infer.json
-	$(PY) -m bench.bench_infer
+bench-infer: $(STAMP) ## infer_video.py speed, following people (+ GMDCSA_ROOT if there), live latency -> bench/results/infer.json
+	GMDCSA_ROOT=$(call q,GMDCSA_ROOT) $(PY) -m bench.bench_infer
 
 bench-accuracy: $(STAMP) ## NW-UCLA top-1 of PG-GCN and its ablations over SEEDS seeds [VARIANTS=] -> bench/results/accuracy.json
 	$(PY) -m bench.bench_accuracy --seeds $(call q,SEEDS) $(if $(call lit,VARIANTS),--variants $(filter pggcn no_pose no_pgam,$(call lit,VARIANTS))) \

@@ -36,6 +36,7 @@ ARM = ROOT / "tests/data/videos/arm_wrestling_340x256.mp4"
 HUG = ROOT / "tests/data/videos/ntu_hug_1920x1080.avi"
 GT = ROOT / "tests/data/videos/tracking_gt.json"
 LIVE_SECONDS, LIVE_FPS, LIVE_SIZE = 60, 30, (1280, 720)
+GMDCSA = Path(os.environ.get("GMDCSA_ROOT", ROOT.parent / "shared/data/gmdcsa24"))
 NTU = ROOT / "tests/data/ntu_sample/S001C001P001R001A001_rgb.avi"
 
 
@@ -91,6 +92,38 @@ def tracking_figures() -> dict:
     return out
 
 
+def single_person_coverage(root: Path) -> dict | None:
+    """GMDCSA24's clips (one person each, falls included; no per-frame ground truth): the share of frames the
+    main track covers and the tracks per clip, for the crop tracker and, side by side, the old whole-frame
+    landmarker with its box tracker. None when the dataset is not there."""
+    import numpy as np
+
+    from extract.multiperson import assemble_tracks, detect_poses, track_poses
+    from extract.tracker import PoseTracker
+    from extract.video import iter_frames, probe_video
+    from pipeline.inference import MAX_POSE_WIDTH, MIN_TRACK_SECONDS
+    from pipeline.windows import auto_pose_every
+
+    clips = sorted(root.glob("Subject */*/*.mp4"))
+    if not clips:
+        return None
+    rows = {"crop tracker": [], "whole-frame landmarker": []}
+    for clip in clips:
+        info = probe_video(clip)
+        every = auto_pose_every(info["fps"])
+        new = track_poses(iter_frames(clip, max_width=MAX_POSE_WIDTH), info["fps"], every=every,
+                          min_seconds=MIN_TRACK_SECONDS)
+        tracker = PoseTracker(max_lost=47)
+        per = [(tracker.update(pf.keypoints, pf.scores), pf)
+               for pf in detect_poses(iter_frames(clip, max_width=MAX_POSE_WIDTH), info["fps"], every=every)]
+        old = assemble_tracks(per, (info["height"], info["width"]), every=every, frames=new.frames)
+        for name, poses in (("crop tracker", new), ("whole-frame landmarker", old)):
+            main = max((t.frames_present for t in poses.tracks), default=0)
+            rows[name].append((main / max(poses.frames, 1), len(poses.tracks)))
+    return {name: dict(clips=len(r), main_track_coverage=round(float(np.mean([a for a, _ in r])), 3),
+                       tracks_per_clip=round(float(np.mean([b for _, b in r])), 2)) for name, r in rows.items()}
+
+
 def live_input(path: Path) -> Path:
     """LIVE_SECONDS of the hug clip at LIVE_FPS, forwards then backwards (no jump at the seams), LIVE_SIZE."""
     import cv2
@@ -137,6 +170,13 @@ def main() -> None:
             for p in persons:
                 print(f"  {clip:32s} {p['name']:22s} followed {p['coverage']:6.1%}  switches {p['switches']}")
 
+        single = single_person_coverage(GMDCSA)
+        if single is None:
+            print(f"(no GMDCSA24 at {GMDCSA}: single-person coverage skipped)")
+        else:
+            for name, f in single.items():
+                print(f"  GMDCSA24, {f['clips']} one-person clips, {name:22s}: main track covers "
+                      f"{f['main_track_coverage']:.1%} of the frames, {f['tracks_per_clip']:.2f} tracks per clip")
         print(f"live: {LIVE_SECONDS} s at {LIVE_FPS} fps, {LIVE_SIZE[0]}x{LIVE_SIZE[1]} (torch, then ONNX) ...", flush=True)
         video = live_input(tmp / "live.mp4")
         from pipeline.onnx_export import export_onnx
@@ -185,7 +225,7 @@ def main() -> None:
         hug_fps_after_startup=round(fps[4], 2), hug_persons=len(hug["persons"]),
         live_seconds=LIVE_SECONDS, live_input_fps=LIVE_FPS, live_input_size=list(LIVE_SIZE),
         live_latency_target_s=round(live["torch"]["window_s"] / 2 + 0.5, 3), **live_figures,
-        tracking=tracking,
+        tracking=tracking, single_person=single,
     ))
 
 
