@@ -72,7 +72,7 @@ def _run(video: Path, checkpoint: Path, out_json: Path, *extra: str) -> tuple[fl
 
 def tracking_figures() -> dict:
     """Per clip and person: share of visible frames followed, identity switches (inference's own settings)."""
-    from extract.multiperson import track_poses
+    from extract.crop_tracking import track_poses
     from extract.track_metrics import follow_report
     from extract.video import iter_frames, probe_video
     from pipeline.inference import MAX_POSE_WIDTH, MIN_TRACK_SECONDS
@@ -98,7 +98,8 @@ def single_person_coverage(root: Path) -> dict | None:
     landmarker with its box tracker. None when the dataset is not there."""
     import numpy as np
 
-    from extract.multiperson import assemble_tracks, detect_poses, track_poses
+    from extract.crop_tracking import track_poses
+    from extract.multiperson import assemble_tracks, detect_poses
     from extract.tracker import PoseTracker
     from extract.video import iter_frames, probe_video
     from pipeline.inference import MAX_POSE_WIDTH, MIN_TRACK_SECONDS

@@ -25,11 +25,13 @@ from __future__ import annotations
 import contextlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Callable, Iterable
 
 import numpy as np
 
-from .multiperson import MultiPersonPose, PoseFrame
+from .multiperson import MultiPersonPose, PoseFrame, VideoPoses, assemble_tracks, default_workers
 from .tracker import TRACK_JOINTS, box_iou, drop_duplicates, keypoint_distance, pose_boxes
+from .video import prefetch
 
 FOLLOW_SCALE = 1.5  # crop side over the longer side of the person's last whole-body box
 MIN_CROP = 24  # px: a smaller crop (a person leaving the frame) counts as not seen
@@ -305,6 +307,54 @@ class CropPoseTracker:
         self._next_id += 1
         self._people.append(person)
         return person
+
+
+def track_poses(frames: Iterable[np.ndarray], fps: float, full_size: tuple[int, int] | None = None,
+                on_frame: Callable[[], None] | None = None, every: int = 1, workers: int | None = None,
+                on_start: Callable[[], None] | None = None, max_persons: int = 4, min_seconds: float = 0.0,
+                **landmarker_kw) -> VideoPoses:
+    """Follow everyone in a video's RGB frames -> one zero-padded PersonTrack per person.
+
+    People are followed one crop each (`CropPoseTracker`), so two people who touch
+    stay two and a third person is not dropped. With `every` > 1 the landmarkers see every `every`-th frame
+    and the frames between are interpolated (see `assemble_tracks`). `full_size` (height, width) is the
+    original size when frames come decoded smaller: keypoints are scaled to it. `workers` threads run the
+    followers; the next frames are decoded meanwhile on a thread of their own. `on_start()` is called once
+    the landmarkers are ready, `on_frame()` once per decoded frame. A track seen for less than `min_seconds`
+    in all (a false detection, or a second follower that latched onto someone for a moment) is dropped:
+    no action window could use it anyway.
+    """
+    step = 1000.0 / fps if fps and fps > 0 else 1000.0 / 30.0
+    per_frame: list[tuple[np.ndarray, PoseFrame]] = []
+    size: tuple[int, int] | None = None
+    total = 0
+    with prefetch(frames, depth=8) as decoded, CropPoseTracker(
+            max_persons=max_persons, threads=workers or default_workers(), landmarker_kw=landmarker_kw) as tracker:
+        if on_start is not None:
+            on_start()
+        for i, frame in enumerate(decoded):
+            total += 1
+            if on_frame is not None:
+                on_frame()
+            if size is None:
+                size = frame.shape[:2]
+            if i % every:
+                continue
+            pf, ids = tracker.update(frame, int(round(i * step)))
+            if full_size is not None and tuple(full_size) != tuple(size):
+                pf.keypoints *= np.array([full_size[1] / size[1], full_size[0] / size[0]], np.float32)
+            per_frame.append((ids, pf))
+    counts: dict[int, int] = {}
+    for ids, _ in per_frame:
+        for i in ids.tolist():
+            counts[i] = counts.get(i, 0) + 1
+    # a short clip (a second or two) must not lose everyone to this: at most a third of its frames
+    min_detections = max(2, min(int(round(min_seconds * (fps or 30.0) / every)), len(per_frame) // 3))
+    blips = {i for i, n in counts.items() if n < min_detections} if min_seconds > 0 else set()
+    if blips:
+        per_frame = [(np.where(np.isin(ids, list(blips)), -1, ids), pf) for ids, pf in per_frame]
+    out_size = tuple(full_size) if full_size is not None else (size or (0, 0))
+    return assemble_tracks(per_frame, out_size, every=every, frames=total)
 
 
 def _continuations(person: _Person, poses: list[_Pose]) -> list[_Pose]:

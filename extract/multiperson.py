@@ -6,10 +6,10 @@ is assembled once from the wheel's own two tflite models (with the normalisation
 insists on) and cached. VIDEO mode with `min_tracking_confidence=0.9` keeps two people standing close
 apart (0.5 merges them, 0.99 loses them; see the measured notes).
 
-`track_poses` (what inference and the video-folder extraction use) follows each person in a crop of their
-own (`extract.crop_tracking`), which keeps people apart through hugs and handshakes and finds more than
-two; it can run on every n-th frame only and interpolate the frames between (`every`). `detect_poses` is
-the plain full-frame landmarker (with `extract.tracker.PoseTracker` for ids), kept for measurements.
+What inference and the video-folder extraction use is `extract.crop_tracking.track_poses`, which follows
+each person in a crop of their own with this landmarker and assembles the tracks with `assemble_tracks`
+(which also interpolates frames the landmarker skipped). `detect_poses` is the plain full-frame
+landmarker (with `extract.tracker.PoseTracker` for ids), kept for measurements.
 """
 from __future__ import annotations
 
@@ -228,7 +228,7 @@ class VideoPoses:
 def default_workers() -> int:
     """Threads for landmarkers that run side by side (mediapipe releases the GIL): one per core, at most 2.
 
-    `track_poses` runs the landmarkers of the people in view on them; `detect_poses` deals pieces of the
+    `crop_tracking.track_poses` runs the landmarkers of the people in view on them; `detect_poses` deals pieces of the
     video to that many full-frame landmarkers (1.23x the frames/s of one on the 2-core CPU)."""
     return max(1, min(2, os.cpu_count() or 1))
 
@@ -287,57 +287,6 @@ def detect_poses(frames: Iterable[np.ndarray], fps: float, full_size: tuple[int,
         for est in estimators:
             with contextlib.suppress(Exception):
                 est.close()
-
-
-def track_poses(frames: Iterable[np.ndarray], fps: float, full_size: tuple[int, int] | None = None,
-                on_frame: Callable[[], None] | None = None, every: int = 1, workers: int | None = None,
-                on_start: Callable[[], None] | None = None, max_persons: int = 4, min_seconds: float = 0.0,
-                **landmarker_kw) -> VideoPoses:
-    """Follow everyone in a video's RGB frames -> one zero-padded PersonTrack per person.
-
-    People are followed one crop each (`extract.crop_tracking.CropPoseTracker`), so two people who touch
-    stay two and a third person is not dropped. With `every` > 1 the landmarkers see every `every`-th frame
-    and the frames between are interpolated (see `assemble_tracks`). `full_size` (height, width) is the
-    original size when frames come decoded smaller: keypoints are scaled to it. `workers` threads run the
-    followers; the next frames are decoded meanwhile on a thread of their own. `on_start()` is called once
-    the landmarkers are ready, `on_frame()` once per decoded frame. A track seen for less than `min_seconds`
-    in all (a false detection, or a second follower that latched onto someone for a moment) is dropped:
-    no action window could use it anyway.
-    """
-    from .crop_tracking import CropPoseTracker
-    from .video import prefetch
-
-    step = 1000.0 / fps if fps and fps > 0 else 1000.0 / 30.0
-    per_frame: list[tuple[np.ndarray, PoseFrame]] = []
-    size: tuple[int, int] | None = None
-    total = 0
-    with prefetch(frames, depth=8) as decoded, CropPoseTracker(
-            max_persons=max_persons, threads=workers or default_workers(), landmarker_kw=landmarker_kw) as tracker:
-        if on_start is not None:
-            on_start()
-        for i, frame in enumerate(decoded):
-            total += 1
-            if on_frame is not None:
-                on_frame()
-            if size is None:
-                size = frame.shape[:2]
-            if i % every:
-                continue
-            pf, ids = tracker.update(frame, int(round(i * step)))
-            if full_size is not None and tuple(full_size) != tuple(size):
-                pf.keypoints *= np.array([full_size[1] / size[1], full_size[0] / size[0]], np.float32)
-            per_frame.append((ids, pf))
-    counts: dict[int, int] = {}
-    for ids, _ in per_frame:
-        for i in ids.tolist():
-            counts[i] = counts.get(i, 0) + 1
-    # a short clip (a second or two) must not lose everyone to this: at most a third of its frames
-    min_detections = max(2, min(int(round(min_seconds * (fps or 30.0) / every)), len(per_frame) // 3))
-    blips = {i for i, n in counts.items() if n < min_detections} if min_seconds > 0 else set()
-    if blips:
-        per_frame = [(np.where(np.isin(ids, list(blips)), -1, ids), pf) for ids, pf in per_frame]
-    out_size = tuple(full_size) if full_size is not None else (size or (0, 0))
-    return assemble_tracks(per_frame, out_size, every=every, frames=total)
 
 
 def _interpolate_skipped(kp: np.ndarray, sc: np.ndarray, wd: np.ndarray, present: np.ndarray, every: int) -> None:

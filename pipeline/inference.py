@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from extract import video as vio
-from extract.multiperson import track_poses
+from extract.crop_tracking import track_poses
 from extract.overlay import write_overlay
 
 # the names tools/infer_video.py and the tests use come from here, whichever module holds them

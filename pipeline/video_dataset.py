@@ -127,7 +127,7 @@ def split_warnings(clips: list[Clip], split: dict[str, list[str]], names: list[s
 def clip_record(clip: Clip, label: int, workers: int = 1) -> dict:
     """Pose + tracking over one clip -> its record (up to 2 persons, the one seen longest first)."""
     from extract import video as vio
-    from extract.multiperson import track_poses
+    from extract.crop_tracking import track_poses
 
     info = vio.probe_video(clip.path)
     fps = float(info["fps"] or 0.0) or 30.0

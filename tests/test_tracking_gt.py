@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from extract.multiperson import track_poses
+from extract.crop_tracking import track_poses
 from extract.track_metrics import follow_report
 from extract.video import iter_frames, probe_video
 from pipeline.inference import MAX_POSE_WIDTH, MIN_TRACK_SECONDS
