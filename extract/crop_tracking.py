@@ -8,29 +8,32 @@ third of the frame (measured on the shipped clips: the 3-person exercise clip ga
 in a crop of their own, and that is what this module does with the same offline model:
 
 - follow: every known person has their own VIDEO-mode landmarker run on a square crop around where that
-  person was last seen (1.3x their whole-body box), so a person next to or in front of another one stays the
-  subject of their own crop;
+  person was last seen (1.5x their whole-body box), so a person next to or in front of another one stays the
+  subject of their own crop; the crop stays still while nobody else is in it (see `_crop_for`);
 - discover: one discovery landmarker (IMAGE mode) looks at one region per frame: every other frame the
   whole frame, in between the next of a grid of overlapping square tiles (the short side and 0.6 of it,
-  half overlap), so a person too small for a full-frame pass is found within a few frames; a pose that is already followed is ignored, a pose
-  where a person was recently lost revives that person's id, any other starts a new person;
+  half overlap), so a person too small for a full-frame pass is found within a few frames; a pose that is
+  already followed is ignored, one much more visible than a follower's pose over it corrects that follower's
+  drift, one where a person was recently lost revives that person's id, any other starts a new person;
 - two followers that end on the same person (the same keypoints, mirrored or not): the older keeps it, and
   the younger one's crop is searched again for two poses, keeping the one that continues their own pose
   (in a hug the follower of the person behind slides onto the one in front; this finds them again).
 
 The followers run on threads (mediapipe releases the GIL). Ids count up from 0 and are never reused.
+`track_poses` runs the tracker over a whole video (what inference and the video-folder extraction use).
 """
 from __future__ import annotations
 
 import contextlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Callable, Iterable
 
 import numpy as np
 
 from .multiperson import MultiPersonPose, PoseFrame, VideoPoses, assemble_tracks, default_workers
-from .tracker import TRACK_JOINTS, box_iou, drop_duplicates, keypoint_distance, pose_boxes
+from .tracker import TRACK_JOINTS, box_iou, drop_duplicates, keypoint_distance, match_cost, pose_boxes
 from .video import prefetch
 
 FOLLOW_SCALE = 1.5  # crop side over the longer side of the person's last whole-body box
@@ -75,10 +78,7 @@ def touches_inner_edge(box: np.ndarray, tile: tuple[int, int, int, int], height:
 @dataclass
 class _Person:
     id: int
-    box: np.ndarray  # (4,) last seen (visible joints)
-    body_box: np.ndarray  # (4,) last seen (all landmarks: where the crop goes)
-    keypoints: np.ndarray  # (33, 2) last seen
-    scores: np.ndarray  # (33,)
+    pose: "_Pose"  # where they were last seen
     lost: int = 0
     seen: int = 1
     landmarker: MultiPersonPose | None = None  # their own, VIDEO mode, one pose
@@ -92,18 +92,18 @@ class _Pose:
     scores: np.ndarray  # (33,)
     world: np.ndarray  # (33, 3)
 
-    @property
+    @cached_property
     def box(self) -> np.ndarray:
         """The box of the joints the landmarker sees (for matching)."""
         return pose_boxes(self.keypoints[None], self.scores[None])[0]
 
-    @property
+    @cached_property
     def visibility(self) -> float:
         """Mean visibility of the body joints: a follower drifting off its person onto the background keeps
-        producing a pose, but a much less visible one (measured: 0.66 against the person's usual 0.9-0.97)."""
+        producing a pose, but a much less visible one than a fresh detection there (see `_corrects`)."""
         return float(self.scores[TRACK_JOINTS].mean())
 
-    @property
+    @cached_property
     def body_box(self) -> np.ndarray:
         """The box of all 33 landmarks, seen or inferred: the whole body even where it is hidden, so a crop
         built on it does not shrink onto a head when the rest is occluded (which lets the follower drift)."""
@@ -158,7 +158,7 @@ class CropPoseTracker:
         region = self._next_region(H, W)
         # others that count as someone in your crop: seen last frame, and clearly (a false pose on the
         # furniture, visibility ~0.3, must not unsettle the crop of a real person lying next to it)
-        clear = [p.box if p.lost == 0 and p.visibility >= 0.5 else None for p in self._people]
+        clear = [p.pose.box if p.lost == 0 and p.visibility >= 0.5 else None for p in self._people]
         crops = [self._crop_for(p, H, W, [b for j, b in enumerate(clear) if j != k and b is not None])
                  for k, p in enumerate(self._people)]
         for person in self._people:  # handed out here, not on the worker threads
@@ -184,14 +184,15 @@ class CropPoseTracker:
         person lying down after a fall slid off the frame in 6 frames); a still crop lets the landmarker's
         own tracking hold them. With someone else in the crop (a hug) it stays tight on the person instead,
         so that they remain its main subject."""
-        want = follow_crop(person.body_box, height, width)
+        want = follow_crop(person.pose.body_box, height, width)
         have = person.crop
         crowded = have is not None and any(b[0] < have[2] and b[2] > have[0] and b[1] < have[3] and b[3] > have[1]
                                            for b in others)
         if have is not None and not crowded:
             side, want_side = have[2] - have[0], want[2] - want[0]
-            bx0, by0 = max(0.0, person.box[0]), max(0.0, person.box[1])
-            bx1, by1 = min(float(width), person.box[2]), min(float(height), person.box[3])
+            box = person.pose.box
+            bx0, by0 = max(0.0, box[0]), max(0.0, box[1])
+            bx1, by1 = min(float(width), box[2]), min(float(height), box[3])
             margin = 0.1 * side
             inside = (bx0 >= have[0] + margin or have[0] == 0) and (by0 >= have[1] + margin or have[1] == 0) and \
                      (bx1 <= have[2] - margin or have[2] == width) and (by1 <= have[3] - margin or have[3] == height)
@@ -249,9 +250,7 @@ class CropPoseTracker:
             if pose is None:
                 person.lost += 1
                 continue
-            person.box, person.body_box, person.keypoints, person.scores = (pose.box, pose.body_box, pose.keypoints,
-                                                                            pose.scores)
-            person.lost, person.seen = 0, person.seen + 1
+            person.pose, person.lost, person.seen = pose, 0, person.seen + 1
             person.visibility = 0.8 * person.visibility + 0.2 * pose.visibility
         for person in [p for p in self._people if p.lost > self.max_lost]:
             self._people.remove(person)
@@ -278,10 +277,8 @@ class CropPoseTracker:
         lost = [p for p in self._people if p.id not in taken]
         if not lost:
             return None
-        iou = box_iou(np.stack([p.box for p in lost]), cand.box[None])[:, 0]
-        dist = keypoint_distance(np.stack([p.keypoints for p in lost]), np.stack([p.scores for p in lost]),
-                                 cand.keypoints[None], cand.scores[None])[:, 0]
-        cost = np.where((iou >= 0.1) | (dist <= 0.5), (1 - iou) + dist, np.inf)
+        cost = match_cost(np.stack([p.pose.keypoints for p in lost]), np.stack([p.pose.scores for p in lost]),
+                          cand.keypoints[None], cand.scores[None])[:, 0]
         best = int(np.argmin(cost))
         return lost[best] if np.isfinite(cost[best]) else None
 
@@ -302,8 +299,7 @@ class CropPoseTracker:
             person.landmarker = None
 
     def _new_person(self, cand: _Pose) -> _Person:
-        person = _Person(self._next_id, cand.box, cand.body_box, cand.keypoints, cand.scores,
-                         visibility=cand.visibility)
+        person = _Person(self._next_id, cand, visibility=cand.visibility)
         self._next_id += 1
         self._people.append(person)
         return person
@@ -361,26 +357,28 @@ def _continuations(person: _Person, poses: list[_Pose]) -> list[_Pose]:
     """The poses that can continue this person's last pose (box overlap or nearby keypoints), best first."""
     if not poses:
         return []
-    iou = box_iou(person.box[None], np.stack([p.box for p in poses]))[0]
-    dist = keypoint_distance(person.keypoints[None], person.scores[None], np.stack([p.keypoints for p in poses]),
-                             np.stack([p.scores for p in poses]))[0]
-    cost = np.where((iou >= 0.1) | (dist <= 0.5), (1 - iou) + dist, np.inf)
+    cost = match_cost(person.pose.keypoints[None], person.pose.scores[None], np.stack([p.keypoints for p in poses]),
+                      np.stack([p.scores for p in poses]))[0]
     return [poses[i] for i in np.argsort(cost, kind="stable") if np.isfinite(cost[i])]
 
 
-def _double(a: _Pose, b: _Pose) -> bool:
+def _relation(a: _Pose, b: _Pose) -> tuple[float, float]:
+    """(keypoint distance in box diagonals, allowing a left/right flip; box IoU) of two poses."""
     dist = keypoint_distance(a.keypoints[None], a.scores[None], b.keypoints[None], b.scores[None])[0, 0]
-    return bool(dist < DOUBLE_DISTANCE and box_iou(a.box[None], b.box[None])[0, 0] > DOUBLE_IOU)
+    return float(dist), float(box_iou(a.box[None], b.box[None])[0, 0])
+
+
+def _double(a: _Pose, b: _Pose) -> bool:
+    dist, iou = _relation(a, b)
+    return dist < DOUBLE_DISTANCE and iou > DOUBLE_IOU
 
 
 def _corrects(found: _Pose, followed: _Pose) -> bool:
     """A freshly detected pose over a followed one that is much more visible: the follower is drifting off
     its person (measured on the 3-person clip: 0.66 against 0.97, the boxes overlapping by 0.4). Visibility
     alone cannot tell drift: a person lying on the floor after a fall drops from 0.7 to 0.4 and is still them."""
-    iou = box_iou(found.box[None], followed.box[None])[0, 0]
-    dist = keypoint_distance(found.keypoints[None], found.scores[None], followed.keypoints[None],
-                             followed.scores[None])[0, 0]
-    return bool(iou >= 0.3 and dist < 0.5 and found.visibility * MIN_FOLLOW_RATIO > followed.visibility)
+    dist, iou = _relation(found, followed)
+    return iou >= 0.3 and dist < 0.5 and found.visibility * MIN_FOLLOW_RATIO > followed.visibility
 
 
 def _part_of(a: _Pose, b: _Pose) -> bool:
@@ -389,11 +387,10 @@ def _part_of(a: _Pose, b: _Pose) -> bool:
     lo, hi = np.maximum(a.box[:2], b.box[:2]), np.minimum(a.box[2:], b.box[2:])
     inter = float(np.prod(np.clip(hi - lo, 0, None)))
     area = float(np.prod(np.clip(a.box[2:] - a.box[:2], 1e-6, None)))
-    dist = keypoint_distance(a.keypoints[None], a.scores[None], b.keypoints[None], b.scores[None])[0, 0]
-    return inter / area > 0.7 and dist < DOUBLE_DISTANCE
+    return inter / area > 0.7 and _relation(a, b)[0] < DOUBLE_DISTANCE
 
 
 def _same(a: _Pose, b: _Pose) -> bool:
     """Two poses of one person: near-identical keypoints (allowing a left/right flip) or near-identical boxes."""
-    dist = keypoint_distance(a.keypoints[None], a.scores[None], b.keypoints[None], b.scores[None])[0, 0]
-    return bool(dist < SAME_PERSON or box_iou(a.box[None], b.box[None])[0, 0] > 0.8)
+    dist, iou = _relation(a, b)
+    return dist < SAME_PERSON or iou > 0.8

@@ -69,6 +69,15 @@ def keypoint_distance(ka: np.ndarray, sa: np.ndarray, kb: np.ndarray, sb: np.nda
     return (out / scale).astype(np.float32)
 
 
+def match_cost(ka: np.ndarray, sa: np.ndarray, kb: np.ndarray, sb: np.ndarray, min_iou: float = 0.1,
+               max_distance: float = 0.5) -> np.ndarray:
+    """(A, B) cost of pose b continuing pose a: (1 - box IoU) + keypoint distance; inf where neither do the
+    boxes overlap (IoU >= min_iou) nor are the keypoints close (<= max_distance box diagonals)."""
+    iou = box_iou(pose_boxes(ka, sa), pose_boxes(kb, sb))
+    dist = keypoint_distance(ka, sa, kb, sb)
+    return np.where((iou >= min_iou) | (dist <= max_distance), (1.0 - iou) + dist, np.inf)
+
+
 def drop_duplicates(keypoints: np.ndarray, scores: np.ndarray, threshold: float = 0.12) -> np.ndarray:
     """Boolean keep-mask (P,): of two poses closer than `threshold` (mirrored or not), keep the more confident."""
     P = len(keypoints)
@@ -120,11 +129,7 @@ class PoseTracker:
             tk = np.stack([t.keypoints for t in self.tracks])
             ts = np.stack([t.scores for t in self.tracks])
             kp, sc = keypoints[cand], scores[cand]
-            iou = box_iou(pose_boxes(tk, ts), pose_boxes(kp, sc))  # (K, C)
-            dist = keypoint_distance(tk, ts, kp, sc)
-            cost = (1.0 - iou) + dist
-            allowed = (iou >= self.min_iou) | (dist <= self.max_distance)
-            cost = np.where(allowed, cost, np.inf)
+            cost = match_cost(tk, ts, kp, sc, self.min_iou, self.max_distance)  # (K, C)
             for flat in np.argsort(cost, axis=None):
                 k, c = np.unravel_index(flat, cost.shape)
                 if not np.isfinite(cost[k, c]):
