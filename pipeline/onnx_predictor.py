@@ -1,9 +1,9 @@
 """An exported ONNX file (`pipeline.onnx_export`) as a predictor, with onnxruntime and without PyTorch.
 
 Deployment is the point: this module, the numpy transforms it rebuilds the test pipeline from and
-onnxruntime are all it needs (no torch, no onnx package). `OnnxPredictor` has the interface of
-`pipeline.predictor.Predictor` that video inference uses (class_names, layout, num_person, clip_len,
-resample_fps, num_classes, predict), and `predict` averages the test clips' softmax exactly as it does.
+onnxruntime are all it needs (no torch, no onnx package). `OnnxPredictor` is a
+`pipeline.predictor.PredictorBase`, like the torch `Predictor`: the same fields video inference reads and
+the same `predict` (pipeline, batches, the test clips' softmax averaged); only `class_probs` differs.
 Every problem with the file (not ONNX, not ours, missing or malformed metadata, inputs that do not match)
 is an `InferenceError`: one line naming the file.
 """
@@ -12,34 +12,24 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from models.layouts import get_layout
 
 from .onnx_export import FORMAT_VERSION, META_KEYS, META_PREFIX  # that module imports torch lazily only
-from .predictor import InferenceError, _one_line, stack_samples
+from .predictor import InferenceError, PredictorBase, _one_line
 
 
 @dataclass
-class OnnxPredictor:
+class OnnxPredictor(PredictorBase):
     """An onnxruntime session with what inference needs from the file's metadata."""
 
-    session: Any  # onnxruntime.InferenceSession
-    class_names: list[str]
-    layout: str
-    pipeline: Callable[[dict], dict]
-    num_person: int
-    clip_len: int | None
-    resample_fps: float | None
-    path: Path
+    session: Any = None  # onnxruntime.InferenceSession
+    path: Path | None = None
     input_names: list[str] = field(default_factory=lambda: ["skeleton", "pose"])
     output_name: str = "logits"
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.class_names)
 
     @property
     def uses_pose(self) -> bool:
@@ -57,16 +47,8 @@ class OnnxPredictor:
         except Exception as e:  # onnxruntime's errors (wrong shape, ...) are not one class
             raise InferenceError(f"{self.path}: the model failed on this input ({_one_line(e)})") from None
 
-    def predict(self, records: list[dict], batch_size: int = 16) -> np.ndarray:
-        """Records -> class probabilities (N, num_classes), averaged over the pipeline's test clips."""
-        samples = [self.pipeline(dict(r)) for r in records]
-        out = []
-        for i in range(0, len(samples), batch_size):
-            chunk = samples[i:i + batch_size]
-            skel, pose, clips = stack_samples(chunk)
-            prob = _softmax(self.logits(skel, pose).astype(np.float32))  # (B * clips, num_classes)
-            out.append(prob.reshape(len(chunk), clips, -1).mean(1))
-        return np.concatenate(out) if out else np.zeros((0, self.num_classes), np.float32)
+    def class_probs(self, skeleton: np.ndarray, pose: np.ndarray | None) -> np.ndarray:
+        return _softmax(self.logits(skeleton, pose).astype(np.float32))
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:

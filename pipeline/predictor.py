@@ -32,40 +32,55 @@ def how_to_get_checkpoint(path: str | Path) -> str:
 
 
 @dataclass
-class Predictor:
-    """A checkpoint's model with what inference needs from its metadata."""
+class PredictorBase:
+    """What video inference needs of any model runtime: the checkpoint's classes, layout, test pipeline and
+    clip settings, and `predict`, which runs the pipeline, batches and averages the test clips' softmax.
+    A runtime supplies `class_probs` (torch: `Predictor`; onnxruntime: `onnx_predictor.OnnxPredictor`)."""
 
-    model: Any
     class_names: list[str]
     layout: str
     pipeline: Callable[[dict], dict]
     num_person: int
     clip_len: int | None
     resample_fps: float | None
-    device: str
-    checkpoint: Path
-    uses_pose: bool = True
 
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
 
+    def class_probs(self, skeleton: np.ndarray, pose: np.ndarray | None) -> np.ndarray:
+        """(B, C, T, V, M) float32 inputs -> softmax probabilities (B, num_classes)."""
+        raise NotImplementedError
+
     def predict(self, records: list[dict], batch_size: int = 16) -> np.ndarray:
         """Records -> class probabilities (N, num_classes), averaged over the pipeline's test clips."""
-        import torch
-
         samples = [self.pipeline(dict(r)) for r in records]
         out = []
-        with torch.inference_mode():
-            for i in range(0, len(samples), batch_size):
-                chunk = samples[i:i + batch_size]
-                skel, pose, clips = _stack_inputs(chunk)
-                skel = skel.to(self.device)
-                pose = pose.to(self.device) if (pose is not None and self.uses_pose) else None
-                logits = self.model(skel, pose)  # (B * clips, num_classes)
-                prob = torch.softmax(logits.float(), dim=-1).reshape(len(chunk), clips, -1).mean(1)
-                out.append(prob.cpu().numpy())
+        for i in range(0, len(samples), batch_size):
+            chunk = samples[i:i + batch_size]
+            skel, pose, clips = stack_samples(chunk)
+            prob = self.class_probs(skel, pose)  # (B * clips, num_classes)
+            out.append(prob.reshape(len(chunk), clips, -1).mean(1))
         return np.concatenate(out) if out else np.zeros((0, self.num_classes), np.float32)
+
+
+@dataclass
+class Predictor(PredictorBase):
+    """A checkpoint's model (PyTorch) with what inference needs from its metadata."""
+
+    model: Any = None
+    device: str = "cpu"
+    checkpoint: Path | None = None
+    uses_pose: bool = True
+
+    def class_probs(self, skeleton: np.ndarray, pose: np.ndarray | None) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            skel = torch.from_numpy(skeleton).to(self.device)
+            pose_t = torch.from_numpy(pose).to(self.device) if (pose is not None and self.uses_pose) else None
+            logits = self.model(skel, pose_t)  # (B, num_classes)
+            return torch.softmax(logits.float(), dim=-1).cpu().numpy()
 
 
 def stack_samples(samples: list[dict]) -> tuple[np.ndarray, np.ndarray | None, int]:
@@ -82,14 +97,6 @@ def stack_samples(samples: list[dict]) -> tuple[np.ndarray, np.ndarray | None, i
     if all(s.get("pose") is not None for s in samples):
         pose = np.concatenate([as5(s["pose"]) for s in samples])
     return np.concatenate(skel), pose, clips
-
-
-def _stack_inputs(samples: list[dict]):
-    """Pipeline outputs -> skeleton, pose (B * clips, 3, T, V, M) tensors and the clip count."""
-    import torch
-
-    skel, pose, clips = stack_samples(samples)
-    return torch.from_numpy(skel), (torch.from_numpy(pose) if pose is not None else None), clips
 
 
 def load_predictor(checkpoint: str | Path | None = None, device: str = "cpu") -> Predictor:
