@@ -123,11 +123,24 @@ def _iter_cv2(path: Path, w: int, h: int, rgb: bool, skip: int = 0) -> Iterator[
             ok, frame = cap.read()
             if not ok:
                 break
-            if frame.shape[1] != w:
-                frame = cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA)
-            yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB) if rgb else frame
+            yield _fit(frame, w, h, rgb)
     finally:
         cap.release()
+
+
+def _fit(frame_bgr: np.ndarray, w: int, h: int, rgb: bool) -> np.ndarray:
+    import cv2
+
+    if frame_bgr.shape[1] != w:
+        frame_bgr = cv2.resize(frame_bgr, (w, h), interpolation=cv2.INTER_AREA)
+    return cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB) if rgb else frame_bgr
+
+
+def fit_frame(frame_bgr: np.ndarray, max_width: int | None = None, rgb: bool = True) -> np.ndarray:
+    """One BGR frame from elsewhere (a camera, a stream) the way `iter_frames` decodes a file's: at most
+    `max_width` wide, aspect kept, RGB unless `rgb=False`."""
+    h, w = frame_bgr.shape[:2]
+    return _fit(frame_bgr, *_target_size(w, h, max_width), rgb)
 
 
 class prefetch:  # noqa: N801 - used like a function: `with prefetch(frames) as it: for f in it: ...`

@@ -127,21 +127,16 @@ class LiveSource:
             wait = due - time.perf_counter()
             if wait > 0 and self._stop.wait(wait):
                 return
-            self._publish(Frame(image, i, i / self.fps, max(due, time.perf_counter()) if wait <= 0 else due))
+            self._publish(Frame(image, i, i / self.fps, due if wait > 0 else time.perf_counter()))
 
     def _read_capture(self) -> None:
-        import cv2
-
         i = 0
         while not self._stop.is_set():
             ok, bgr = self._cap.read()
             if not ok:
                 return
             now = time.perf_counter()
-            h, w = bgr.shape[:2]
-            if self.max_width and w > self.max_width:
-                bgr = cv2.resize(bgr, (self.max_width, int(round(h * self.max_width / w))), interpolation=cv2.INTER_AREA)
-            self._publish(Frame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), i, now - self.started, now))
+            self._publish(Frame(vio.fit_frame(bgr, self.max_width), i, now - self.started, now))
             i += 1
 
     def get(self, timeout: float = 1.0) -> Frame | None:

@@ -107,3 +107,21 @@ def test_live_windows_last_as_long_as_offline_ones():
     assert live_windows(P, 30.0, None, None, 64) == (60, 2.0, 1.0)
     P.resample_fps = None  # a model trained on frames: that many frames of the source
     assert live_windows(P, 10.0, None, None, 64) == (30, 3.0, 1.5)
+
+
+def test_camera_frames_are_sized_like_decoded_files():
+    """A camera or stream frame (BGR, any size) reaches the tracker as a file's frames do: at most 960 wide,
+    aspect kept, RGB."""
+    import cv2
+
+    from extract.video import fit_frame, iter_frames
+
+    hug = ROOT / "tests/data/videos/ntu_hug_1920x1080.avi"
+    cap = cv2.VideoCapture(str(hug))
+    ok, bgr = cap.read()
+    cap.release()
+    assert ok
+    from_file = next(iter(iter_frames(hug, max_width=960)))
+    live = fit_frame(bgr, 960)
+    assert live.shape == from_file.shape == (540, 960, 3)
+    assert np.abs(live.astype(int) - cv2.resize(bgr, (960, 540), interpolation=cv2.INTER_AREA)[..., ::-1]).max() == 0
