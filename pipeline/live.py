@@ -277,9 +277,9 @@ def run_live(source: LiveSource, predictor, *, window: int | None = None, stride
     def collect(p: _Pending) -> None:
         probs = p.future.result()  # the predictor's own one-line errors propagate
         latency = time.perf_counter() - p.arrived
+        run.latencies.append(latency)  # one per labelled window, however many people it labelled
         for row, persons in zip(probs, p.persons):
             best = int(np.argmax(row))
-            run.latencies.append(latency)
             for pid in persons:
                 if last_label.get(pid) != best:
                     last_label[pid] = best
