@@ -29,16 +29,13 @@ from typing import Any
 import numpy as np
 
 from extract.fileio import atomic_path, check_output_file, refuse_overwriting_inputs, require_file
+from models.layouts import get_layout
 
-FORMAT_VERSION = 1
+from .onnx_predictor import FORMAT_VERSION, META_PREFIX, OUTPUT_NAME, load_onnx_predictor
+from .predictor import _clip_len, _num_person, _resample_fps, stack_samples
+
 DEFAULT_OPSET = 17
 MIN_OPSET, MAX_OPSET = 13, 20  # what torch's TorchScript exporter writes and onnxruntime 1.32 runs
-OUTPUT_NAME = "logits"
-# metadata_props keys (with META_PREFIX); each value is JSON. The predictor requires all of these; the
-# file also names its source checkpoint (`pggcn.checkpoint`, for people only).
-META_KEYS = ("format", "class_names", "layout", "num_person", "clip_len", "resample_fps", "test_pipeline",
-             "input_names", "output_name")
-META_PREFIX = "pggcn."
 TOLERANCE = 1e-4  # max |logit difference| between torch and onnxruntime that `tools/export_onnx.py` accepts
 
 
@@ -101,7 +98,6 @@ def trace_to_onnx(model, skeleton: np.ndarray, pose: np.ndarray | None, opset: i
 
 def _metadata(loaded, input_names: list[str]) -> dict[str, Any]:
     from .checkpoint import plain
-    from .predictor import _clip_len, _num_person, _resample_fps
 
     cfg = loaded.pipeline_cfg
     return dict(format=FORMAT_VERSION, class_names=list(loaded.class_names), layout=loaded.layout,
@@ -130,8 +126,6 @@ def example_record(layout: str, pipeline_cfg: list, frames: int, num_person: int
     Joints hang from their parents at 10-30 cm, sway in time, and carry both 3D (Kinect axes, about 3 m
     from the camera) and 2D estimator fields, so any of the project's test pipelines accepts it; a 2D
     pipeline (From2DKeypoints) gets 2D `keypoint` pixels instead."""
-    from models.layouts import get_layout
-
     lay = get_layout(layout)
     rng = np.random.default_rng(seed)
     v = lay.num_joints
@@ -167,8 +161,6 @@ def example_inputs(pipeline, pipeline_cfg: list, layout: str, batch: int = 2,
                    seed: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
     """`batch` different example records through the checkpoint's own test pipeline, stacked as the
     predictors stack them: skeleton, pose (batch * clips, C, T, V, M) float32."""
-    from .predictor import _clip_len, _num_person, stack_samples
-
     clip_len = _clip_len(pipeline_cfg) or 64
     samples = [pipeline(example_record(layout, pipeline_cfg, frames=2 * clip_len + 7,
                                        num_person=_num_person(pipeline_cfg), seed=seed + i)) for i in range(batch)]
@@ -181,8 +173,6 @@ def max_logit_diff(loaded, onnx_path: str | Path, batch: int = 3) -> float:
     predictor opens it) on `batch` different inputs of the checkpoint's shape (batch > 2: the traced batch
     was 2, so this also exercises the dynamic batch axis)."""
     import torch
-
-    from .onnx_predictor import load_onnx_predictor
 
     pred = load_onnx_predictor(onnx_path)
     skel, pose = example_inputs(loaded.pipeline, loaded.pipeline_cfg, loaded.layout, batch=batch, seed=100)

@@ -18,8 +18,16 @@ import numpy as np
 
 from models.layouts import get_layout
 
-from .onnx_export import FORMAT_VERSION, META_KEYS, META_PREFIX  # that module imports torch lazily only
 from .predictor import InferenceError, PredictorBase, _one_line
+
+# The file format, read here and written by `pipeline.onnx_export`: metadata_props keys (with META_PREFIX),
+# each value JSON. All of META_KEYS are required; the file also names its source checkpoint
+# (`pggcn.checkpoint`, for people only).
+FORMAT_VERSION = 1
+OUTPUT_NAME = "logits"
+META_KEYS = ("format", "class_names", "layout", "num_person", "clip_len", "resample_fps", "test_pipeline",
+             "input_names", "output_name")
+META_PREFIX = "pggcn."
 
 
 @dataclass
