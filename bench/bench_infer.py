@@ -72,21 +72,15 @@ def _run(video: Path, checkpoint: Path, out_json: Path, *extra: str) -> tuple[fl
 
 def tracking_figures() -> dict:
     """Per clip and person: share of visible frames followed, identity switches (inference's own settings)."""
-    from extract.crop_tracking import track_poses
     from extract.track_metrics import follow_report
-    from extract.video import iter_frames, probe_video
-    from pipeline.inference import MAX_POSE_WIDTH, MIN_TRACK_SECONDS
-    from pipeline.windows import auto_pose_every
+    from pipeline.inference import open_video, track_people
 
     out = {}
     for name, gt in json.loads(GT.read_text()).items():
         if name.startswith("_"):
             continue
         clip = GT.parent / name
-        info = probe_video(clip)
-        poses = track_poses(iter_frames(clip, max_width=MAX_POSE_WIDTH), info["fps"],
-                            full_size=(info["height"], info["width"]), every=auto_pose_every(info["fps"]),
-                            min_seconds=MIN_TRACK_SECONDS)
+        poses = track_people(clip, open_video(clip))
         out[name] = [dict(name=r["name"], coverage=round(r["coverage"], 3), switches=r["switches"])
                      for r in follow_report(poses.tracks, gt["persons"])]
     return out
@@ -98,11 +92,10 @@ def single_person_coverage(root: Path) -> dict | None:
     landmarker with its box tracker. None when the dataset is not there."""
     import numpy as np
 
-    from extract.crop_tracking import track_poses
     from extract.multiperson import assemble_tracks, detect_poses
     from extract.tracker import PoseTracker
-    from extract.video import iter_frames, probe_video
-    from pipeline.inference import MAX_POSE_WIDTH, MIN_TRACK_SECONDS
+    from extract.video import iter_frames
+    from pipeline.inference import MAX_POSE_WIDTH, open_video, track_people
     from pipeline.windows import auto_pose_every
 
     clips = sorted(root.glob("Subject */*/*.mp4"))
@@ -110,10 +103,9 @@ def single_person_coverage(root: Path) -> dict | None:
         return None
     rows = {"crop tracker": [], "whole-frame landmarker": []}
     for clip in clips:
-        info = probe_video(clip)
+        info = open_video(clip)
         every = auto_pose_every(info["fps"])
-        new = track_poses(iter_frames(clip, max_width=MAX_POSE_WIDTH), info["fps"], every=every,
-                          min_seconds=MIN_TRACK_SECONDS)
+        new = track_people(clip, info)
         tracker = PoseTracker(max_lost=47)
         per = [(tracker.update(pf.keypoints, pf.scores), pf)
                for pf in detect_poses(iter_frames(clip, max_width=MAX_POSE_WIDTH), info["fps"], every=every)]

@@ -88,9 +88,8 @@ def _run(video: Path, info: dict, predictor, remote: ModelProcess | None, t0: fl
     t_pose = time.perf_counter()
     every = int(pose_every or auto_pose_every(info["fps"]))
     try:
-        poses = track_poses(read_frames(video, max_width=pose_width), info["fps"],
-                            full_size=(info["height"], info["width"]), workers=workers, on_frame=on_frame,
-                            on_start=started_pose, every=every, min_seconds=MIN_TRACK_SECONDS)
+        poses = track_people(video, info, pose_width, every, workers=workers, on_frame=on_frame,
+                             on_start=started_pose)
     finally:
         bar.close()
     timings["pose_s"] = time.perf_counter() - t_pose
@@ -166,6 +165,16 @@ def _run(video: Path, info: dict, predictor, remote: ModelProcess | None, t0: fl
     timings["total_s"] = time.perf_counter() - t0
     timings["frames_per_s"] = poses.frames / max(timings["total_s"], 1e-9)
     return result
+
+
+def track_people(video: Path, info: dict, pose_width: int = MAX_POSE_WIDTH, pose_every: int | None = None,
+                 **track_kw):
+    """Everyone in the video followed with inference's own settings (decode width, landmarker frame step,
+    tracks under MIN_TRACK_SECONDS dropped): what `infer_video` labels, and what the tracking tests and
+    `make bench-infer` measure. `info` is `open_video(video)`."""
+    every = int(pose_every or auto_pose_every(info["fps"]))
+    return track_poses(read_frames(video, max_width=pose_width), info["fps"], full_size=(info["height"], info["width"]),
+                       every=every, min_seconds=MIN_TRACK_SECONDS, **track_kw)
 
 
 def person_frame_labels(result: InferenceResult) -> dict[int, list[str | None]]:

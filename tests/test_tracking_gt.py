@@ -12,11 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from extract.crop_tracking import track_poses
 from extract.track_metrics import follow_report
-from extract.video import iter_frames, probe_video
-from pipeline.inference import MAX_POSE_WIDTH, MIN_TRACK_SECONDS
-from pipeline.windows import auto_pose_every
+from pipeline.inference import open_video, track_people
 
 VIDEOS = Path(__file__).parent / "data" / "videos"
 GT = json.loads((VIDEOS / "tracking_gt.json").read_text())
@@ -24,10 +21,7 @@ GT = json.loads((VIDEOS / "tracking_gt.json").read_text())
 
 def _track(name: str):
     """The tracks inference itself would produce (same decode width, same landmarker frame step)."""
-    info = probe_video(VIDEOS / name)
-    return track_poses(iter_frames(VIDEOS / name, max_width=MAX_POSE_WIDTH), info["fps"],
-                       full_size=(info["height"], info["width"]), every=auto_pose_every(info["fps"]),
-                       min_seconds=MIN_TRACK_SECONDS)
+    return track_people(VIDEOS / name, open_video(VIDEOS / name))
 
 
 @pytest.mark.parametrize("name", ["ntu_hug_1920x1080.avi", "group_exercise_3p_384x288.avi"])
