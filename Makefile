@@ -3,6 +3,22 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
+# No value from the command line or the environment ever reaches make's own expansion. make would expand
+# one wherever the Makefile reads it as $(NAME), and it expands every command-line variable when it exports
+# it to a recipe's environment (`make eval 'CONFIG=$(shell touch x)'` ran the command although the tool got
+# the literal text). So, before anything else, every command-line variable (whatever its name: also one
+# this Makefile does not use, e.g. PGGCN_DEBUG=1) and every variable of the environment that this Makefile
+# reads becomes a simple variable holding its literal text, still exported to the recipes as that text.
+# (`NAME:=value` on the command line, or a `$` in a command-line variable's NAME, is expanded by make while
+# it reads its arguments, before any Makefile runs: write NAME=value.)
+USER_VARS := VENV DATASET DATA_ROOT OUT POSE WORKERS SHARD POSE_CONFIG POSE_CHECKPOINT KEEP_PARTS ANN_FILE \
+             WORK_DIR LOAD_FROM RESTART CONFIG CHECKPOINT NPROC NNODES NODE_RANK MASTER_ADDR MASTER_PORT SEEDS N \
+             GMDCSA_ROOT VARIANTS MINUTES
+MAKE_OWN_VARS := MAKEFLAGS MAKEOVERRIDES MFLAGS MAKELEVEL MAKEFILES MAKECMDGOALS SHELL .SHELLFLAGS
+literal_var = $(eval override $1 := $$(value $1))$(eval export $1)
+$(foreach v,$(filter-out $(MAKE_OWN_VARS),$(.VARIABLES)),$(if $(or $(filter command%,$(origin $v)),$(and \
+  $(filter environment%,$(origin $v)),$(filter $v,$(USER_VARS)))),$(call literal_var,$v)))
+
 # Every variable reaches the shell through $(call q,NAME): single-quoted, and taken as literal text when it
 # comes from the command line or the environment, so a path with spaces works and `;`, backticks or $( )
 # in a value are characters of that value, never commands (for make or for the shell).
@@ -11,14 +27,14 @@ q = '$(subst ','\'',$(call lit,$1))'
 
 VENV    ?= .venv
 PY       = $(call q,VENV)/bin/python
-STAMP   := $(VENV)/.setup-stamp
-MMPOSE_STAMP := $(VENV)/.mmpose-stamp
+STAMP   := $(call lit,VENV)/.setup-stamp
+MMPOSE_STAMP := $(call lit,VENV)/.mmpose-stamp
 PIP      = $(PY) -m pip install -q --disable-pip-version-check
 
 # extraction
 DATASET   ?= ntu120
 DATA_ROOT ?= data/nturgb+d
-OUT       ?= data/$(DATASET)
+OUT       ?= data/$(call lit,DATASET)
 POSE      ?= mediapipe
 WORKERS   ?= 2
 SHARD     ?=
@@ -28,6 +44,7 @@ KEEP_PARTS ?=
 ANN_FILE   ?=
 WORK_DIR   ?=
 LOAD_FROM  ?=
+RESTART    ?=
 # training / evaluation
 CONFIG     ?= configs/pggcn_ntu120_xsub.py
 CHECKPOINT ?=
@@ -87,10 +104,11 @@ extract: $(STAMP) $(if $(filter mmpose,$(call lit,POSE)),$(MMPOSE_STAMP)) ## bui
 
 # ANN_FILE and WORK_DIR override the config's annotation file and output folder, for any config.
 RUN_OPTS = $(if $(call lit,ANN_FILE),--ann-file $(call q,ANN_FILE)) $(if $(call lit,WORK_DIR),--work-dir $(call q,WORK_DIR))
-TRAIN_OPTS = $(RUN_OPTS) $(if $(call lit,LOAD_FROM),--load-from $(call q,LOAD_FROM))
+TRAIN_OPTS = $(RUN_OPTS) $(if $(call lit,LOAD_FROM),--load-from $(call q,LOAD_FROM)) \
+  $(if $(filter 1 yes true,$(call lit,RESTART)),--restart)
 
-train: $(STAMP) ## train CONFIG [ANN_FILE= WORK_DIR= LOAD_FROM=] (NPROC>1 or NNODES>1 launches torchrun/DDP); resumes if interrupted
-ifeq ($(NPROC)$(NNODES),11)
+train: $(STAMP) ## train CONFIG [ANN_FILE= WORK_DIR= LOAD_FROM= RESTART=1] (NPROC>1 or NNODES>1: torchrun/DDP); resumes the same run
+ifeq ($(call lit,NPROC)$(call lit,NNODES),11)
 	$(PY) tools/train.py $(call q,CONFIG) $(TRAIN_OPTS)
 else
 	$(call q,VENV)/bin/torchrun --nproc_per_node=$(call q,NPROC) --nnodes=$(call q,NNODES) \

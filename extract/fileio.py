@@ -44,12 +44,13 @@ _NUMPY_DTYPE_MODULES = ("numpy.dtypes", "numpy")
 
 
 def one_line(e: BaseException) -> str:
-    """An exception as one whole line (never cut: the end of a message is often the useful part)."""
+    """An exception as one whole line (never cut: the end of a message is often the useful part), its
+    control characters escaped (`printable`): a name from a file cannot clear the screen or forge a line."""
     if isinstance(e, OSError) and e.filename is not None and e.strerror:
         text = f"{e.filename}: {e.strerror}"
     else:
         text = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
-    return " ".join(text.split()) or type(e).__name__
+    return printable(" ".join(text.split())) or type(e).__name__
 
 
 def require_file(path: str | os.PathLike, what: str = "file") -> Path:
@@ -225,8 +226,7 @@ def check_output_file(path: str | os.PathLike | None) -> None:
     if path is None:
         return
     path = Path(path)
-    if path.is_dir():
-        raise ValueError(f"{path}: is a folder; give a file name")
+    check_regular_output(path)
     for parent in path.parents:
         if parent.exists():
             if not parent.is_dir():
@@ -244,3 +244,41 @@ def _same_file(a: Path, b: Path) -> bool:
     except OSError:
         pass
     return a.resolve() == b.resolve()
+
+
+# Control characters: C0 (tab and newline too), DEL, C1, and the Unicode line and paragraph separators.
+_CONTROL_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _escape_control(m: re.Match) -> str:
+    code = ord(m.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def printable(text: str) -> str:
+    """`text` safe to print on a terminal: every control character (ESC, BEL, CR, newline, ..., DEL, C1,
+    U+2028/2029) is shown as \\xNN or \\uNNNN, so a name that comes from a file (a class name, a sample
+    name, a path) can neither clear the screen, set the window title, nor start a line of its own."""
+    return _CONTROL_CHARS.sub(_escape_control, str(text))
+
+
+def refuse_same_outputs(outputs: dict[str, str | os.PathLike | None]) -> None:
+    """ValueError if two outputs ({option: path}) are one file (also through links or `..`): the second
+    would replace the first."""
+    given = [(name, Path(p)) for name, p in outputs.items() if p is not None]
+    for i, (name_a, a) in enumerate(given):
+        for name_b, b in given[i + 1:]:
+            if _same_file(a, b):
+                raise ValueError(f"{b}: {name_a} and {name_b} name the same file; choose two paths")
+
+
+def check_regular_output(path: str | os.PathLike | None) -> None:
+    """ValueError for an output path that exists and is no regular file: the atomic writers rename their
+    temp file over the target, which would replace a device, a pipe or a socket (say /dev/full) with a file."""
+    if path is None:
+        return
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path}: is a folder; give a file name")
+    if path.exists() and not path.is_file():
+        raise ValueError(f"{path}: not a regular file (a device, a pipe or a socket); give a file name")

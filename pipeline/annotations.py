@@ -13,7 +13,8 @@ from typing import Any, Iterable
 import numpy as np
 
 from .bodies import select_bodies, stack_bodies
-from extract.fileio import atomic_open, atomic_pickle_dump, safe_pickle_load
+from .classes import check_class_names
+from extract.fileio import atomic_open, atomic_pickle_dump, printable, safe_pickle_load
 from .ntu_names import parse_sample_name
 from .ntu_skeleton import read_skeleton
 
@@ -74,6 +75,15 @@ def stream_annotations(path: str | Path, split: dict[str, list[str]], records: I
     return count
 
 
+def refuse_repeated(members, where: str) -> None:
+    """A split that names a sample twice would count it twice (and collide in scores.npz): refused."""
+    seen: set[str] = set()
+    for n in members:
+        if n in seen:
+            raise ValueError(f"{where} names the sample {printable(str(n))!r} twice")
+        seen.add(n)
+
+
 def load_annotations(path: str | Path) -> dict[str, Any]:
     """Load and check an annotation file (ours or pyskl's); fills defaults pyskl files lack."""
     path = Path(path)
@@ -110,16 +120,22 @@ def load_annotations(path: str | Path) -> dict[str, Any]:
                 raise ValueError(f"{where}: '{key}' has NaN or infinite values")
     label_names = data.get("label_names")
     if label_names is not None:
-        if not isinstance(label_names, list) or not all(isinstance(n, str) for n in label_names) or not label_names:
+        if not isinstance(label_names, list):
             raise ValueError(f"{path}: 'label_names' must be a non-empty list of strings")
+        check_class_names(label_names, f"{path}: label_names")
         bad = next((r for r in data["annotations"] if r["label"] >= len(label_names)), None)
         if bad is not None:
             raise ValueError(f"{path}: record {bad['frame_dir']} has label {bad['label']}, but the file names only "
                              f"{len(label_names)} classes")
-    names = {rec["frame_dir"] for rec in data["annotations"]}
+    names: set[str] = set()
+    for i, rec in enumerate(data["annotations"]):
+        if rec["frame_dir"] in names:  # scores, reports and the store are keyed by name: one name, one sample
+            raise ValueError(f"{path}: record {i} repeats the sample name {printable(rec['frame_dir'])!r}")
+        names.add(rec["frame_dir"])
     for split, members in data["split"].items():
         if not isinstance(members, (list, tuple)) or not all(isinstance(n, str) for n in members):
-            raise ValueError(f"{path}: split {split!r} must be a list of sample names")
+            raise ValueError(f"{path}: split {printable(str(split))!r} must be a list of sample names")
+        refuse_repeated(members, f"{path}: split {printable(str(split))!r}")
         unknown = [n for n in members if n not in names]
         if unknown:
             raise ValueError(f"{path}: split {split!r} names {len(unknown)} samples without a record, "

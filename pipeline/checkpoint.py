@@ -16,7 +16,8 @@ import torch
 from models import build_model
 
 from extract.fileio import atomic_open, require_file
-from .transforms import build_pipeline
+from .classes import check_class_names
+from .transforms import build_pipeline, check_test_pipeline
 
 VERSION = "0.1.0"
 
@@ -83,6 +84,7 @@ def load_model(path: str | Path, model_cfg: dict | None = None, test_pipeline: l
         if not pipeline_cfg:
             raise ValueError("its config has no test pipeline (test_pipeline) to build inputs with")
         pipeline = build_pipeline(pipeline_cfg)
+        check_test_pipeline(pipeline_cfg)
     except ValueError as e:
         raise ValueError(f"{path}: {e}") from None
     load_state_strict(model, ckpt["state_dict"], path)
@@ -91,8 +93,9 @@ def load_model(path: str | Path, model_cfg: dict | None = None, test_pipeline: l
     num_classes = getattr(model, "num_classes", None)
     if names is None:
         names = [f"class {i}" for i in range(num_classes or 0)]
-    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+    elif not isinstance(names, list):
         raise ValueError(f"{path}: class_names in its metadata must be a list of strings")
+    names = check_class_names(names, f"{path}: class_names in its metadata")
     if num_classes is not None and num_classes != len(names):
         raise ValueError(f"{path}: {len(names)} class names for a model with {num_classes} classes")
     layout = model.layout.name if hasattr(model, "layout") else str(mcfg.get("layout", "ntu25"))

@@ -52,6 +52,7 @@ def load_config(path: str | Path, options: dict | None = None):
     path = require_file(path, "config")
     if path.suffix != ".py":
         raise ValueError(f"{path}: configs are Python files (*.py), like those in configs/")
+    check_bases(path)  # before mmengine reads anything: it would load a YAML base with an unsafe loader
     try:
         cfg = Config.fromfile(str(path))
         if options:
@@ -67,6 +68,66 @@ def load_config(path: str | Path, options: dict | None = None):
     except (TypeError, AttributeError) as e:
         raise ValueError(f"{path}: its pipelines must be lists of dict(type=...) ({e})") from None
     return cfg
+
+
+BASE_KEY = "_base_"
+
+
+def base_files(path: Path) -> list[str]:
+    """The `_base_` entries of a Python config, as mmengine finds them (the first top-level `_base_ = ...`;
+    a string or a list of strings), read with `ast` (nothing runs). ValueError naming the file for one that
+    is not a literal string or list of strings; [] for a file that does not parse (mmengine reports that)."""
+    try:
+        tree = ast.parse(path.read_bytes(), filename=str(path))
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return []
+    except OSError as e:
+        raise ValueError(f"{path}: cannot read ({e.strerror or e})") from None
+    node = next((n for n in tree.body if isinstance(n, ast.Assign) and isinstance(n.targets[0], ast.Name)
+                 and n.targets[0].id == BASE_KEY), None)
+    if node is None:
+        return []
+    try:
+        value = ast.literal_eval(node.value)
+    except (ValueError, TypeError, SyntaxError, RecursionError, MemoryError):
+        value = None
+    bases = [value] if isinstance(value, str) else value
+    if not isinstance(bases, (list, tuple)) or not all(isinstance(b, str) for b in bases):
+        raise ValueError(f"{path}: line {node.lineno}: {BASE_KEY} must be a string or a list of strings "
+                         f"(paths of .py configs)")
+    return list(bases)
+
+
+def check_bases(path: Path, _seen: set | None = None) -> None:
+    """Refuse, before mmengine reads anything, a config whose `_base_` chain names anything but .py files.
+
+    mmengine reads a .yaml / .json base with its own loaders (its YAML loader is unsafe: a
+    `!!python/object/apply:os.system` tag in a base runs a command). A .py config is Python and running it
+    is by design; a base is resolved as mmengine resolves it (relative to the folder of the file that names
+    it) and checked in turn. One ValueError line naming both files."""
+    seen = set() if _seen is None else _seen
+    key = os.path.realpath(path)
+    if key in seen:
+        return  # a cycle: mmengine reports it
+    seen.add(key)
+    for base in base_files(path):
+        if "{{" in base:
+            raise ValueError(f"{path}: its {BASE_KEY} {base!r} uses a {{{{...}}}} substitution; name the .py "
+                             f"config file itself")
+        if "::" in base:  # a config of an installed package (mmengine's `package::path`): its own code
+            if not base.endswith(".py"):
+                raise ValueError(f"{path}: its {BASE_KEY} {base!r} is not a .py config; only .py bases are "
+                                 f"accepted")
+            continue
+        target = path.parent / base  # as mmengine joins it
+        if target.suffix != ".py":
+            raise ValueError(f"{path}: its {BASE_KEY} {os.path.normpath(target)} is not a .py config; only .py "
+                             f"bases are accepted (a YAML or JSON base could run code through mmengine's loader)")
+        if target.is_file():  # a missing base is reported by mmengine, naming it
+            try:
+                check_bases(target, seen)
+            except ValueError as e:
+                raise ValueError(f"{path}: through its {BASE_KEY} {e}") from None
 
 
 def apply_switches(cfg) -> None:
@@ -96,8 +157,8 @@ def add_config_arguments(parser) -> None:
 
 def config_from_args(args):
     options = parse_cfg_options(args.cfg_options)
-    if args.ann_file is not None:
-        options["ann_file"] = str(args.ann_file)
+    if args.ann_file is not None:  # a path on the command line means the current folder (a config's: the project)
+        options["ann_file"] = str(Path(args.ann_file).absolute())
     return load_config(args.config, options)
 
 

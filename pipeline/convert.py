@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from extract.fileio import atomic_pickle_dump, refuse_overwriting_inputs
+from extract.fileio import atomic_pickle_dump, check_output_file, check_regular_output, refuse_overwriting_inputs
 from models.layouts import get_layout
 
 from .annotations import load_annotations
@@ -48,9 +48,20 @@ def record_to_mmaction_2d(rec: dict) -> dict:
 
 
 def export_mmaction_2d(src: str | Path, out: str | Path) -> int:
-    """Write `out` (mmaction2 2D format) from our annotation file `src`; returns the number of records."""
+    """Write `out` (mmaction2 2D format) from our annotation file `src`; returns the number of records.
+    Every problem is one line naming the file at fault: `src` (a record it cannot export) or `out` (a folder,
+    a path under a file, a write that fails), never the temp file it is written through."""
+    src, out = Path(src), Path(out)
     refuse_overwriting_inputs([out], [src])
+    check_output_file(out)
+    check_regular_output(out)
     data = load_annotations(src)
-    records = [record_to_mmaction_2d(r) for r in data["annotations"]]
-    atomic_pickle_dump(dict(split=data["split"], annotations=records), out)
+    try:
+        records = [record_to_mmaction_2d(r) for r in data["annotations"]]
+    except ValueError as e:
+        raise ValueError(f"{src}: {e}") from None
+    try:
+        atomic_pickle_dump(dict(split=data["split"], annotations=records), out)
+    except OSError as e:
+        raise ValueError(f"{out}: cannot write ({e.strerror or e})") from None
     return len(records)

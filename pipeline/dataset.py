@@ -13,7 +13,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, DistributedSampler, Sampler
 
-from .annotations import load_annotations
+from extract.fileio import one_line, printable
+
+from .annotations import load_annotations, refuse_repeated
 from .config import resolve
 from .nwucla import DEFAULT_ANN as DEFAULT_NWUCLA_ANN
 from .nwucla import import_nwucla
@@ -42,6 +44,7 @@ class SkeletonDataset(Dataset):
             self.label_names = data.get("label_names")  # the class names a file of the user's own clips carries
         if split not in splits:
             raise ValueError(f"{ann_file}: no split {split!r}; it has {', '.join(sorted(splits))}")
+        refuse_repeated(splits[split], f"{ann_file}: split {split!r}")
         index = np.flatnonzero(np.isin(names, np.asarray(splits[split], dtype=names.dtype)))
         if not len(index):
             raise ValueError(f"{ann_file}: split {split!r} is empty")
@@ -65,7 +68,12 @@ class SkeletonDataset(Dataset):
         epoch, i = key if isinstance(key, tuple) else (0, key)
         rec = dict(self.records[i % len(self.records)])
         rec["rng"] = np.random.default_rng((self.seed, epoch, i))
-        out = self.pipeline(rec)
+        try:
+            out = self.pipeline(rec)
+        except ValueError as e:  # a transform sees one record, not its file: say which file and sample
+            text = one_line(e)
+            raise ValueError(text if str(self.ann_file) in text else
+                             f"{self.ann_file}: sample {printable(str(rec.get('frame_dir')))}: {text}") from None
         out.pop("rng", None)
         return out
 

@@ -1,8 +1,8 @@
-"""The dataset-scale extraction runner behind `make extract`.
+"""The one dataset-scale extraction runner behind `make extract`, for NTU and for a folder of your own clips.
 
 Why it is built this way (NTU-120 is 114,480 videos, about 11 million frames):
-- Resumable: each sample's record is written atomically on its own (`parts/<name>.pkl`), a failure as
-  `parts/<name>.failed` (JSON with the reason). A re-run skips finished samples and retries failed ones;
+- Resumable: each sample's record is written atomically on its own (`parts/<key>.pkl`), a failure as
+  `parts/<key>.failed` (JSON with the reason). A re-run skips finished samples and retries failed ones;
   killing the run loses at most the samples in flight, and a half-written part cannot exist (temp + rename).
 - Parallel and distributed without cluster code of our own: WORKERS processes on one machine, and
   `--shard i/n` (or RANK / WORLD_SIZE from torchrun) picks every n-th sample, so a cluster array job or
@@ -10,6 +10,16 @@ Why it is built this way (NTU-120 is 114,480 videos, about 11 million frames):
   (the last shard, or any re-run) merges the parts into annotations.pkl, atomically.
 - A bad file fails its sample with a reason; the run goes on, lists the failures at the end and exits
   non-zero.
+- A second run is checked, not trusted: a part is reused only when it is the record of the sample it is
+  filed under (part names of clips carry a hash of the clip's path, so `a/b.mp4` and `a__b.mp4` cannot share
+  one), two runs on one shard of one OUT are refused by a lock ("another extraction is writing OUT (pid N)"),
+  a damaged part is removed and reported at the merge, and a merge with fewer samples than the
+  annotations.pkl it would replace is refused.
+- Labels are applied at the merge, from what the dataset says now (NTU: the file name; your clips:
+  labels.csv or the folder), so a corrected label reaches annotations.pkl on the next run without running
+  the pose model again, and the run says how many labels changed (`RunResult.relabelled`).
+
+A dataset plugs in with a small `SampleSource`: list the samples, make one sample's record, label it, split.
 """
 from __future__ import annotations
 
@@ -20,13 +30,14 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from pipeline.annotations import build_ntu_record, stream_annotations
 from extract.fileio import atomic_json_dump, atomic_pickle_dump, one_line, remove_stale_temps, safe_pickle_load
+from pipeline.annotations import build_ntu_record, stream_annotations
 from pipeline.ntu_names import in_dataset, make_splits, missing_skeletons, parse_sample_name
+from pipeline.outlock import hold_lock
 from pipeline.store import StoreWriter, fingerprint, store_path
 
 SKELETON_DIR = "nturgb+d_skeletons"
@@ -35,19 +46,68 @@ QUALITY_KEY = "_quality"  # a part's alignment figures, kept with the sample (re
 MANIFEST = "annotations.json"  # what the last merge wrote: the yardstick a new merge must not fall below
 
 
+@dataclass(frozen=True)
+class Sample:
+    """One sample as the runner sees it: `name` is the record's frame_dir, `key` its part file's stem."""
+
+    name: str
+    key: str
+    data: Any = None  # what the dataset's piece needs to make the record (a path, a Clip)
+
+
+class SampleSource:
+    """One dataset's piece of the runner. Subclasses list the samples and make one record; the rest (shards,
+    parts, resume, lock, merge and every check) is the runner's."""
+
+    dataset = "?"
+    unit = "file"
+
+    def samples(self, ignored: dict[str, str]) -> list[Sample]:
+        """The dataset's samples, sorted by name; every other file under the root goes into `ignored`."""
+        raise NotImplementedError
+
+    def make_record(self, sample: Sample) -> dict:
+        """The sample's record (runs in a worker process)."""
+        raise NotImplementedError
+
+    def part_ok(self, rec: dict) -> bool:
+        """A part this run may reuse as it is (e.g. a skeleton-only part does not do for a pose run)."""
+        return True
+
+    def label(self, sample: Sample, rec: dict) -> int:
+        """The sample's label now (applied at every merge)."""
+        return int(rec["label"])
+
+    def label_name(self, sample: Sample) -> str:
+        """The sample's label as a name (a source that overrides this has labels the user can correct:
+        the manifest records them and a re-run reports how many changed)."""
+        raise NotImplementedError
+
+    def prepare(self, todo: list[Sample]) -> None:
+        """Before any sample is made (in this process): fail fast on what would fail every sample."""
+
+    def splits(self, present: list[Sample]) -> dict[str, list[str]]:
+        raise NotImplementedError
+
+    def extra(self) -> dict:
+        """Extra top-level keys of annotations.pkl (label_names for your own clips)."""
+        return {}
+
+    def made_by(self) -> dict:
+        """What made this OUT, recorded in its manifest."""
+        return dict(dataset=self.dataset)
+
+    def warnings(self) -> list[str]:
+        return []
+
+
 @dataclass
-class ExtractConfig:
-    dataset: str
-    data_root: Path
+class RunOptions:
     out: Path
-    pose: str = "none"  # none | mediapipe | mmpose
     workers: int = 1
     shard: tuple[int, int] = (0, 1)
-    pose_config: str | None = None
-    pose_checkpoint: str | None = None
-    limit: int | None = None  # first N samples only (smoke runs)
-    min_frame_ratio: float = 0.9  # decoded RGB frames / skeleton frames below this fail the sample
     keep_parts: bool = False  # keep parts/ after the merge (else removed: it is as large as the result)
+    progress: bool = True
 
 
 @dataclass
@@ -58,6 +118,9 @@ class RunResult:
     failures: dict[str, str] = field(default_factory=dict)
     merged: Path | None = None
     pending: int = 0
+    up_to_date: bool = False  # nothing to extract and annotations.pkl already says what the dataset says
+    relabelled: int = 0  # samples whose label differs from the last merge (labels corrected by the user)
+    warnings: list[str] = field(default_factory=list)
 
 
 def parse_shard(text: str | None) -> tuple[int, int]:
@@ -77,153 +140,91 @@ def parse_shard(text: str | None) -> tuple[int, int]:
     return i, n
 
 
-def list_samples(cfg: ExtractConfig, ignored: dict[str, str] | None = None) -> list[str]:
-    """Sample names of the dataset found under DATA_ROOT, missing-skeleton samples excluded, sorted.
-    Every other file there goes into `ignored` with the reason."""
-    skel_dir = cfg.data_root / SKELETON_DIR
-    if not skel_dir.is_dir():
-        raise FileNotFoundError(f"{skel_dir}: folder not found (DATA_ROOT must hold {SKELETON_DIR}/ and {RGB_DIR}/)")
-    ignored = {} if ignored is None else ignored
-    missing = missing_skeletons(cfg.dataset)
-    names = []
-    for p in skel_dir.iterdir():
-        if p.suffix != ".skeleton":
-            ignored[p.name] = "not a .skeleton file"
-            continue
-        try:
-            name = parse_sample_name(p.name)
-        except ValueError:
-            ignored[p.name] = "not an NTU sample name (SsssCcccPpppRrrrAaaa.skeleton)"
-            continue
-        if not p.is_file():
-            ignored[p.name] = "not a file"
-        elif not in_dataset(name, cfg.dataset):
-            ignored[p.name] = f"not part of {cfg.dataset}"
-        elif str(name) in missing:
-            ignored[p.name] = "on the dataset authors' list of samples with missing skeletons"
-        else:
-            names.append(str(name))
-    names.sort()
-    return names[: cfg.limit] if cfg.limit else names
-
-
-def part_path(out: Path, name: str, suffix: str = ".pkl") -> Path:
-    return out / "parts" / f"{name}{suffix}"
-
-
-def _part_ok(path: Path, pose: str) -> bool:
-    """A readable part that has what this run asks for (a skeleton-only part does not do for a pose run)."""
-    try:
-        rec = safe_pickle_load(path)
-    except (FileNotFoundError, ValueError):
-        return False
-    return isinstance(rec, dict) and "keypoint" in rec and (pose == "none" or "pose_source" in rec)
+def part_path(out: Path, key: str, suffix: str = ".pkl") -> Path:
+    return out / "parts" / f"{key}{suffix}"
 
 
 # --- work done in each worker process ------------------------------------------------------------
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(cfg: ExtractConfig, pose_fn: Callable | None, estimator=None) -> None:
-    """Per-process state; `estimator` is reused when given (in-process runs), else built on first use."""
+def _init_worker(source: SampleSource, out: Path) -> None:
     os.environ.setdefault("GLOG_minloglevel", "2")
     _WORKER.clear()
-    _WORKER["cfg"] = cfg
-    _WORKER["pose_fn"] = pose_fn
-    _WORKER["estimator"] = estimator
+    _WORKER.update(source=source, out=out)
 
 
-def _estimate(video: Path, record: dict) -> dict:
-    cfg: ExtractConfig = _WORKER["cfg"]
-    if _WORKER["pose_fn"] is not None:
-        return _WORKER["pose_fn"](video, record)
-    from extract.align import estimate_sample_pose  # heavy: only when a pose backend is asked for
-    from extract.backends import build_estimator
-
-    if _WORKER["estimator"] is None:
-        _WORKER["estimator"] = build_estimator(cfg.pose, config=cfg.pose_config, checkpoint=cfg.pose_checkpoint)
-    return estimate_sample_pose(video, record, _WORKER["estimator"], min_frame_ratio=cfg.min_frame_ratio)
-
-
-def process_sample(name: str) -> tuple[str, str | None, int]:
-    """Build one sample's record (+ pose, + its alignment figures); write its part.
-    Returns (name, error, frames)."""
-    cfg: ExtractConfig = _WORKER["cfg"]
-    failed = part_path(cfg.out, name, ".failed")
+def process_sample(sample: Sample) -> tuple[str, str | None, int]:
+    """Make one sample's record and write its part. Returns (name, error, frames)."""
+    source: SampleSource = _WORKER["source"]
+    out: Path = _WORKER["out"]
+    failed = part_path(out, sample.key, ".failed")
     try:
-        record = build_ntu_record(cfg.data_root / SKELETON_DIR / f"{name}.skeleton")
-        if cfg.pose != "none":
-            video = cfg.data_root / RGB_DIR / f"{name}_rgb.avi"
-            if not video.is_file():
-                raise FileNotFoundError(f"{video}: RGB video not found")
-            pose = _estimate(video, record)
-            quality = pose.pop("quality", None)
-            record.update(pose)
-            if quality is not None:
-                record[QUALITY_KEY] = quality
-        atomic_pickle_dump(record, part_path(cfg.out, name))
+        record = source.make_record(sample)
+        atomic_pickle_dump(record, part_path(out, sample.key))
         failed.unlink(missing_ok=True)
-        return name, None, int(record["total_frames"])
+        return sample.name, None, int(record.get("total_frames") or 0)
     except Exception as e:  # a bad sample must not stop the run
         reason = one_line(e)
-        atomic_json_dump(dict(sample=name, reason=reason), failed)
-        return name, reason, 0
+        atomic_json_dump(dict(sample=sample.name, reason=reason), failed)
+        return sample.name, reason, 0
 
 
 # --- the driver --------------------------------------------------------------------------------
-def run(cfg: ExtractConfig, pose_fn: Callable | None = None, progress: bool = True) -> RunResult:
-    """Extract this shard's samples (resuming), then merge if every sample of the dataset is settled.
-
-    pose_fn(video_path, record) -> dict replaces the real pose backend (tests inject a fake one).
-    """
+def run_source(source: SampleSource, opts: RunOptions, describe_root: str = "DATA_ROOT") -> RunResult:
+    """Extract this shard's samples (resuming), then merge if every sample of the dataset is settled."""
     from tqdm import tqdm
 
-    if cfg.limit is not None and cfg.limit <= 0:
-        raise ValueError(f"--limit must be positive, got {cfg.limit}")
-    if not 0 < cfg.min_frame_ratio <= 1:
-        raise ValueError(f"--min-frame-ratio must be in (0, 1], got {cfg.min_frame_ratio}")
-    if cfg.out.exists() and not cfg.out.is_dir():
-        raise ValueError(f"{cfg.out}: OUT exists and is not a folder")
+    out = opts.out
+    if opts.workers < 1:
+        raise ValueError(f"--workers must be at least 1, got {opts.workers}")
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out}: OUT exists and is not a folder")
     result = RunResult()
-    names = list_samples(cfg, result.ignored)
-    if not names:
-        raise ValueError(f"{cfg.data_root / SKELETON_DIR}: no {cfg.dataset} sample to extract "
+    samples = source.samples(result.ignored)
+    result.warnings = source.warnings()
+    if not samples:
+        raise ValueError(f"{describe_root}: no {source.dataset} sample to extract "
                          f"({_ignored_summary(result.ignored)}); nothing was written")
-    cfg.out.mkdir(parents=True, exist_ok=True)
-    (cfg.out / "parts").mkdir(exist_ok=True)
-    for folder in (cfg.out, cfg.out / "parts"):
-        remove_stale_temps(folder)
-    rank, world = cfg.shard
-    mine = names[rank::world]
-    merged = merged_names(cfg.out, cfg.pose)
-    todo = []
-    for name in mine:
-        if name in merged or (part_path(cfg.out, name).exists() and _part_ok(part_path(cfg.out, name), cfg.pose)):
-            result.skipped.append(name)
-        else:
-            todo.append(name)
-    refuse_new_after_merge(cfg.out, merged, todo)
-    if merged and len(merged) >= len(names) and not todo:
-        result.merged = cfg.out / "annotations.pkl"
-        return result
-    estimator = None
-    if todo and pose_fn is None and cfg.pose != "none":
-        from extract.backends import build_estimator
+    _refuse_colliding_keys(samples)
+    (out / "parts").mkdir(parents=True, exist_ok=True)
+    rank, world = opts.shard
+    with hold_lock(out / f".extract-{rank}-of-{world}.lock", f"another extraction is writing {out}"):
+        for folder in (out, out / "parts"):
+            remove_stale_temps(folder)
+        mine = samples[rank::world]
+        merged = merged_names(out, source.made_by())
+        todo = []
+        for s in mine:
+            if s.name in merged or _part_ok(source, part_path(out, s.key), s):
+                result.skipped.append(s.name)
+            else:
+                todo.append(s)
+        refuse_new_after_merge(out, merged, todo)
+        if result.ignored:
+            atomic_json_dump(result.ignored, out / "ignored.json")
+        if not (merged and not todo):
+            if todo:
+                source.prepare(todo)
+            _extract(source, opts, todo, result, tqdm)
+    with hold_lock(out / ".merge.lock", f"another extraction is merging {out}", wait=True):
+        result.pending, result.merged = _merge_if_complete(source, opts, samples, result)
+    return result
 
-        # Once, up front: a bad POSE_CONFIG/POSE_CHECKPOINT or a missing extra stops the run with one
-        # message instead of failing every sample. Workers build their own (models do not cross processes).
-        estimator = build_estimator(cfg.pose, config=cfg.pose_config, checkpoint=cfg.pose_checkpoint)
+
+def _extract(source: SampleSource, opts: RunOptions, todo: list[Sample], result: RunResult, tqdm) -> None:
+    rank, world = opts.shard
     frames = 0
     start = time.perf_counter()
-    bar = tqdm(total=len(todo), unit="file", desc=f"extract {cfg.dataset} shard {rank}/{world}",
-               disable=not progress, dynamic_ncols=True)
+    bar = tqdm(total=len(todo), unit=source.unit, desc=f"extract {source.dataset} shard {rank}/{world}",
+               disable=not opts.progress, dynamic_ncols=True)
     with bar:
-        if cfg.workers <= 1:
-            _init_worker(cfg, pose_fn, estimator)
+        if opts.workers <= 1 or len(todo) <= 1:
+            _init_worker(source, opts.out)
             results = map(process_sample, todo)
             pool = None
         else:
-            pool = ProcessPoolExecutor(cfg.workers, initializer=_init_worker, initargs=(cfg, pose_fn))
+            pool = ProcessPoolExecutor(opts.workers, initializer=_init_worker, initargs=(source, opts.out))
             results = pool.map(process_sample, todo, chunksize=1)
         try:
             for name, error, n_frames in results:
@@ -233,95 +234,156 @@ def run(cfg: ExtractConfig, pose_fn: Callable | None = None, progress: bool = Tr
                     result.done.append(name)
                     frames += n_frames
                 bar.update(1)
-                if cfg.pose != "none":
-                    bar.set_postfix(frames_s=f"{frames / max(time.perf_counter() - start, 1e-9):.1f}",
-                                    failed=len(result.failures))
+                bar.set_postfix(frames_s=f"{frames / max(time.perf_counter() - start, 1e-9):.1f}",
+                                failed=len(result.failures), refresh=False)
         finally:
             if pool is not None:
                 pool.shutdown(cancel_futures=True)
-    if result.ignored:
-        atomic_json_dump(result.ignored, cfg.out / "ignored.json")
-    result.pending, result.merged = _merge_if_complete(cfg, names)
-    return result
+
+
+def _part_ok(source: SampleSource, path: Path, sample: Sample) -> bool:
+    """A readable part that is this sample's record and has what this run asks for."""
+    if not path.exists():
+        return False
+    try:
+        rec = safe_pickle_load(path)
+    except (FileNotFoundError, ValueError):
+        return False
+    return (isinstance(rec, dict) and "keypoint" in rec and rec.get("frame_dir") == sample.name
+            and source.part_ok(rec))
+
+
+def _refuse_colliding_keys(samples: list[Sample]) -> None:
+    seen: dict[str, str] = {}
+    for s in samples:
+        if s.key in seen:
+            raise ValueError(f"samples {seen[s.key]!r} and {s.name!r} would share the part file {s.key}")
+        seen[s.key] = s.name
 
 
 def _ignored_summary(ignored: dict[str, str]) -> str:
     if not ignored:
-        return "the folder holds no .skeleton file"
+        return "the folder holds no sample file"
     shown = "; ".join(f"{n}: {why}" for n, why in sorted(ignored.items())[:3])
     return f"{len(ignored)} file(s) ignored, e.g. {shown}"
 
 
-def _merge_if_complete(cfg: ExtractConfig, names: list[str]) -> tuple[int, Path | None]:
-    """Merge the parts into annotations.pkl and its sample store once every sample is extracted or failed.
+def _merge_if_complete(source: SampleSource, opts: RunOptions, samples: list[Sample],
+                       result: RunResult) -> tuple[int, Path | None]:
+    """Merge into annotations.pkl and its sample store once every sample is extracted or failed.
 
-    Streaming: one part at a time goes into both files (memory flat in the number of samples). A damaged
-    part (another shard's, or a disk error) is removed and reported, so that a re-run extracts it anew; a
-    merge with fewer samples than the annotations.pkl it would replace is refused. parts/ is removed after
+    Streaming: one record at a time goes into both files (memory flat in the number of samples). Records come
+    from parts/, or, when a finished run's parts are gone, from the annotations.pkl it merged (only labels and
+    splits can have changed then). A damaged part is removed and reported, so that a re-run extracts it
+    anew; a merge with fewer samples than the file it would replace is refused. parts/ is removed after a
     merge of every sample (no failures) unless `keep_parts`."""
-    parts = [part_path(cfg.out, n) for n in names]
-    pending = [n for n, p in zip(names, parts) if not p.exists() and not part_path(cfg.out, n, ".failed").exists()]
-    if pending:
-        return len(pending), None
-    failures = read_failures({n: part_path(cfg.out, n, ".failed") for n in names})
-    atomic_json_dump(failures, cfg.out / "failures.json")
-    present = [n for n, p in zip(names, parts) if p.exists()]
-    if not present:  # every sample failed: there is nothing to write, and nothing good is replaced
-        return 0, None
-    target = cfg.out / "annotations.pkl"
-    before = _manifest(cfg.out).get("samples", 0) if target.exists() else 0
+    out = opts.out
+    target = out / "annotations.pkl"
+    manifest = _manifest(out)
+    merged = merged_names(out, source.made_by())
+    from_merged = bool(merged) and all(s.name in merged for s in samples)
+    failures: dict[str, str] = {}
+    if from_merged:
+        present = samples
+    else:
+        pending = [s for s in samples if not part_path(out, s.key).exists()
+                   and not part_path(out, s.key, ".failed").exists()]
+        if pending:
+            return len(pending), None
+        failures = read_failures({s.name: part_path(out, s.key, ".failed") for s in samples})
+        atomic_json_dump(failures, out / "failures.json")
+        present = [s for s in samples if part_path(out, s.key).exists()]
+        if not present:  # every sample failed: there is nothing to write, and nothing good is replaced
+            return 0, None
+    before = manifest.get("samples", 0) if target.exists() else 0
     if len(present) < before:
         raise ValueError(f"{target}: holds {before} samples; this run has only {len(present)} and would "
                          f"replace it with less (use another OUT, or remove the file to start over)")
-    split = make_splits(present, cfg.dataset)
+    split = _plain(source.splits(present))
+    labels = {s.name: source.label_name(s) for s in present} if _labels_known(source) else None
+    old_labels = manifest.get("labels") or {}
+    result.relabelled = sum(1 for n, lab in (labels or {}).items() if n in old_labels and old_labels[n] != lab)
+    extra = source.extra()
+    if (from_merged and manifest.get("split") == split and (labels is None or old_labels == labels)
+            and manifest.get("extra", {}) == _plain(extra)):
+        result.up_to_date = True
+        return 0, target
+    if from_merged:  # only labels or splits changed: the records come from the file itself, no pose run
+        old = _records_of(target)
+        records_in: Iterator[dict] = (old[s.name] for s in present)
+    else:
+        records_in = (_read_part(out, s) for s in present)
     qualities: dict[str, dict] = {}
 
-    def records():
-        for name in present:
-            path = part_path(cfg.out, name)
-            try:
-                rec = safe_pickle_load(path)
-                if not isinstance(rec, dict) or rec.get("frame_dir") != name:
-                    raise ValueError(f"{path}: not the record of {name}")
-            except ValueError as e:
-                path.unlink(missing_ok=True)
-                raise DamagedPart(f"{e}; the part was removed: run the same command again to extract it anew")
+    def records() -> Iterator[dict]:
+        for s, rec in zip(present, records_in):
             if QUALITY_KEY in rec:
-                qualities[name] = rec.pop(QUALITY_KEY)
+                qualities[s.name] = rec.pop(QUALITY_KEY)
+            rec["label"] = source.label(s, rec)
             store.add(rec)
             yield rec
 
     store = StoreWriter(store_path(target))
     try:
-        stream_annotations(target, split, records())
-        store.close(split, source=fingerprint(target))
+        stream_annotations(target, split, records(), extra=extra or None)
+        store.close(split, source=fingerprint(target), label_names=extra.get("label_names"))
     except BaseException as e:
         store.abort()
         if isinstance(e, DamagedPart):
             raise ValueError(str(e)) from None
         raise
-    atomic_json_dump(dict(samples=len(present), dataset=cfg.dataset, pose=cfg.pose, names=present),
-                     cfg.out / MANIFEST)
+    atomic_json_dump(dict(samples=len(present), **source.made_by(), names=[s.name for s in present],
+                          split=split, labels=labels, extra=_plain(extra)), out / MANIFEST)
     if qualities:
         atomic_json_dump(dict(summary=summarize_quality(qualities), samples=qualities),
-                         cfg.out / "alignment_report.json")
-    if not cfg.keep_parts and not failures:  # with failures, parts/ stays: a re-run retries them and merges again
-        shutil.rmtree(cfg.out / "parts", ignore_errors=True)
+                         out / "alignment_report.json")
+    if not opts.keep_parts and not failures:  # with failures, parts/ stays: a re-run retries them and merges again
+        shutil.rmtree(out / "parts", ignore_errors=True)
     return 0, target
+
+
+def _labels_known(source: SampleSource) -> bool:
+    return type(source).label_name is not SampleSource.label_name
+
+
+def _plain(obj: Any) -> Any:
+    return json.loads(json.dumps(obj))
+
+
+def _read_part(out: Path, sample: Sample) -> dict:
+    path = part_path(out, sample.key)
+    try:
+        rec = safe_pickle_load(path)
+        if not isinstance(rec, dict) or rec.get("frame_dir") != sample.name:
+            raise ValueError(f"{path}: not the record of {sample.name}")
+    except ValueError as e:
+        path.unlink(missing_ok=True)
+        raise DamagedPart(f"{e}; the part was removed: run the same command again to extract it anew")
+    return rec
+
+
+def _records_of(target: Path) -> dict[str, dict]:
+    """The records of a merged annotations.pkl by name (a finished run re-merged for new labels)."""
+    from pipeline.annotations import load_annotations
+
+    return {r["frame_dir"]: r for r in load_annotations(target)["annotations"]}
 
 
 class DamagedPart(Exception):
     """A part that cannot be read at the merge (carried out of the record stream)."""
 
 
-def merged_names(out: Path, pose: str | None = None) -> set[str]:
+def merged_names(out: Path, made_by: dict | None = None) -> set[str]:
     """Samples already in a merged annotations.pkl of this OUT whose parts/ are gone (a finished run; with
-    `pose`, only when it was extracted with that backend). Shared by NTU and video-folder extraction."""
+    `made_by`, only when it was made the same way: dataset and pose backend)."""
     manifest = _manifest(out)
-    if (out / "parts").is_dir() and any((out / "parts").iterdir()):
+    if (out / "parts").is_dir() and any(p.suffix in (".pkl", ".failed") for p in (out / "parts").iterdir()):
         return set()
-    if not (out / "annotations.pkl").exists() or manifest.get("pose") not in (pose, None):
+    if not (out / "annotations.pkl").exists():
         return set()
+    for key, want in (made_by or {}).items():
+        if key in ("dataset", "pose") and manifest.get(key) not in (want, None):
+            return set()
     return set(manifest.get("names") or ())
 
 
@@ -363,3 +425,119 @@ def summarize_quality(qualities: dict[str, dict]) -> dict[str, float]:
         if vals:
             out[k] = float(np.mean(vals))
     return out
+
+
+# --- NTU RGB+D ------------------------------------------------------------------------------------
+@dataclass
+class ExtractConfig:
+    dataset: str
+    data_root: Path
+    out: Path
+    pose: str = "none"  # none | mediapipe | mmpose
+    workers: int = 1
+    shard: tuple[int, int] = (0, 1)
+    pose_config: str | None = None
+    pose_checkpoint: str | None = None
+    limit: int | None = None  # first N samples only (smoke runs)
+    min_frame_ratio: float = 0.9  # decoded RGB frames / skeleton frames below this fail the sample
+    keep_parts: bool = False  # keep parts/ after the merge (else removed: it is as large as the result)
+
+
+class NtuSource(SampleSource):
+    """NTU RGB+D 60/120: Kinect skeletons (+ the estimator's 2D pose over the RGB video), label from the name."""
+
+    unit = "file"
+
+    def __init__(self, cfg: ExtractConfig, pose_fn: Callable | None = None):
+        self.cfg, self.pose_fn, self.dataset = cfg, pose_fn, cfg.dataset
+        self._estimator = None
+
+    def __getstate__(self):  # workers build their own estimator (models do not cross processes)
+        return dict(self.__dict__, _estimator=None)
+
+    def samples(self, ignored: dict[str, str]) -> list[Sample]:
+        """Sample names found under DATA_ROOT, missing-skeleton samples excluded, sorted."""
+        cfg = self.cfg
+        skel_dir = cfg.data_root / SKELETON_DIR
+        if not skel_dir.is_dir():
+            raise FileNotFoundError(f"{skel_dir}: folder not found (DATA_ROOT must hold {SKELETON_DIR}/ and "
+                                    f"{RGB_DIR}/)")
+        missing = missing_skeletons(cfg.dataset)
+        names = []
+        for p in skel_dir.iterdir():
+            if p.suffix != ".skeleton":
+                ignored[p.name] = "not a .skeleton file"
+                continue
+            try:
+                name = parse_sample_name(p.name)
+            except ValueError:
+                ignored[p.name] = "not an NTU sample name (SsssCcccPpppRrrrAaaa.skeleton)"
+                continue
+            if not p.is_file():
+                ignored[p.name] = "not a file"
+            elif not in_dataset(name, cfg.dataset):
+                ignored[p.name] = f"not part of {cfg.dataset}"
+            elif str(name) in missing:
+                ignored[p.name] = "on the dataset authors' list of samples with missing skeletons"
+            else:
+                names.append(str(name))
+        names.sort()
+        names = names[: cfg.limit] if cfg.limit else names
+        return [Sample(n, n) for n in names]
+
+    def make_record(self, sample: Sample) -> dict:
+        cfg = self.cfg
+        record = build_ntu_record(cfg.data_root / SKELETON_DIR / f"{sample.name}.skeleton")
+        if cfg.pose != "none":
+            video = cfg.data_root / RGB_DIR / f"{sample.name}_rgb.avi"
+            if not video.is_file():
+                raise FileNotFoundError(f"{video}: RGB video not found")
+            pose = self._estimate(video, record)
+            quality = pose.pop("quality", None)
+            record.update(pose)
+            if quality is not None:
+                record[QUALITY_KEY] = quality
+        return record
+
+    def _estimate(self, video: Path, record: dict) -> dict:
+        if self.pose_fn is not None:
+            return self.pose_fn(video, record)
+        from extract.align import estimate_sample_pose  # heavy: only when a pose backend is asked for
+
+        return estimate_sample_pose(video, record, self.estimator(), min_frame_ratio=self.cfg.min_frame_ratio)
+
+    def estimator(self):
+        if self._estimator is None:
+            from extract.backends import build_estimator
+
+            cfg = self.cfg
+            self._estimator = build_estimator(cfg.pose, config=cfg.pose_config, checkpoint=cfg.pose_checkpoint)
+        return self._estimator
+
+    def prepare(self, todo: list[Sample]) -> None:
+        # Once, up front: a bad POSE_CONFIG/POSE_CHECKPOINT or a missing extra stops the run with one
+        # message instead of failing every sample. Workers build their own (models do not cross processes).
+        if self.pose_fn is None and self.cfg.pose != "none":
+            self.estimator()
+
+    def part_ok(self, rec: dict) -> bool:
+        return self.cfg.pose == "none" or "pose_source" in rec
+
+    def splits(self, present: list[Sample]) -> dict[str, list[str]]:
+        return make_splits([s.name for s in present], self.cfg.dataset)
+
+    def made_by(self) -> dict:
+        return dict(dataset=self.cfg.dataset, pose=self.cfg.pose)
+
+
+def run(cfg: ExtractConfig, pose_fn: Callable | None = None, progress: bool = True) -> RunResult:
+    """NTU extraction. pose_fn(video_path, record) -> dict replaces the real pose backend (tests inject a
+    fake one)."""
+    if cfg.limit is not None and cfg.limit <= 0:
+        raise ValueError(f"--limit must be positive, got {cfg.limit}")
+    if not 0 < cfg.min_frame_ratio <= 1:
+        raise ValueError(f"--min-frame-ratio must be in (0, 1], got {cfg.min_frame_ratio}")
+    source = NtuSource(cfg, pose_fn)
+    opts = RunOptions(cfg.out, cfg.workers, cfg.shard, cfg.keep_parts, progress)
+    return run_source(source, opts, describe_root=str(cfg.data_root / SKELETON_DIR))
+

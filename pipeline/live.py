@@ -27,6 +27,7 @@ import numpy as np
 
 from extract import video as vio
 from extract.crop_tracking import CropPoseTracker
+from extract.fileio import printable
 from extract.multiperson import PoseFrame, assemble_tracks, default_workers
 
 from .inference import MIN_PRESENCE
@@ -35,6 +36,34 @@ from .video_records import build_record, map_tracks
 from .windows import person_groups, window_and_stride
 
 STREAM_PREFIXES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
+LIVE_TOOL = "pggcn infer_video --live"  # the `tool` of the "start" line a live run writes to --json
+MAX_FIRST_LINE = 64 << 20  # bytes of an existing --json file read to recognise it (a start line names the classes)
+
+
+def check_live_log(path: str | Path) -> None:
+    """A live run appends JSON lines to --json, so it may only append to a file of live events: a new
+    file, an empty one, or one whose first line is a JSON object with an "event" (as every line live mode
+    writes; its "start" line also says `tool`). Anything else (a checkpoint, a video, a JSON report) is
+    refused in one line naming it, before any work."""
+    path = Path(path)
+    if not path.exists():
+        return
+    if not path.is_file():
+        raise ValueError(f"{path}: not a file")
+    try:
+        with open(path, "rb") as f:
+            first = f.readline(MAX_FIRST_LINE)
+    except OSError as e:
+        raise ValueError(f"{path}: cannot read ({e.strerror or e})") from None
+    if not first:
+        return
+    try:
+        obj = json.loads(first)
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or a first line longer than MAX_FIRST_LINE
+        obj = None
+    if not isinstance(obj, dict) or not isinstance(obj.get("event"), str):
+        raise ValueError(f"{path}: not a JSON-lines file of live events (its first line is no JSON object with an "
+                         f"\"event\"); live --json appends only to such a file or a new one, so choose another path")
 
 
 def is_live_source(source: str) -> bool:
@@ -169,7 +198,8 @@ class LiveEvent:
                     frame=self.frame)
 
     def text(self) -> str:
-        return (f"{self.time_s:8.2f} s  person {self.person}: {self.label} {self.score:.0%}  "
+        """The line printed for this change (the label comes from the model file: control characters escaped)."""
+        return (f"{self.time_s:8.2f} s  person {self.person}: {printable(self.label)} {self.score:.0%}  "
                 f"(latency {self.latency_s:.2f} s)")
 
 
@@ -289,7 +319,7 @@ def run_live(source: LiveSource, predictor, *, window: int | None = None, stride
                     if on_event is not None:
                         on_event(ev)
 
-    write(dict(event="start", source=source.source, kind=source.kind, fps=round(source.fps, 3), width=source.width,
+    write(dict(event="start", tool=LIVE_TOOL, source=source.source, kind=source.kind, fps=round(source.fps, 3), width=source.width,
                height=source.height, window_s=round(window_s, 3), stride_s=round(stride_s, 3),
                classes=list(predictor.class_names)))
     t0 = time.perf_counter()

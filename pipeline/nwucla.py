@@ -19,13 +19,12 @@ from pathlib import Path
 import numpy as np
 
 from .annotations import save_annotations
+from .classes import NWUCLA_CLASSES as CLASS_NAMES
 from .config import ROOT
 from extract.fileio import refuse_overwriting_inputs, require_file
 
 ARCHIVE = ROOT / "assets/nw_ucla/all_sqe.tar.gz"
 DEFAULT_ANN = ROOT / "data/nwucla/annotations.pkl"
-CLASS_NAMES = ["pick up with one hand", "pick up with two hands", "drop trash", "walk around", "sit down",
-               "stand up", "donning", "doffing", "throw", "carry"]
 FX = FY = 525.0
 CX, CY = 319.5, 239.5
 IMG_SHAPE = (480, 640)

@@ -28,7 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from extract.fileio import atomic_path, check_output_file, refuse_overwriting_inputs, require_file
+from extract.fileio import (atomic_path, check_output_file, check_regular_output, one_line,
+                            refuse_overwriting_inputs, require_file)
 from models.layouts import get_layout
 
 from .onnx_predictor import FORMAT_VERSION, META_PREFIX, OUTPUT_NAME, load_onnx_predictor
@@ -53,6 +54,7 @@ def export_onnx(checkpoint_path: str | Path, out_path: str | Path, opset: int = 
     refuse_overwriting_inputs([out_path], [checkpoint_path])
     require_file(checkpoint_path, "checkpoint")
     check_output_file(out_path)
+    check_regular_output(out_path)
     if isinstance(opset, bool) or not isinstance(opset, int) or not MIN_OPSET <= opset <= MAX_OPSET:
         raise ValueError(f"opset {opset}: this exporter writes opsets {MIN_OPSET} to {MAX_OPSET}")
     loaded = load_model(checkpoint_path, device="cpu")
@@ -65,13 +67,20 @@ def export_onnx(checkpoint_path: str | Path, out_path: str | Path, opset: int = 
     meta = _metadata(loaded, names)
     data = _with_metadata(graph, meta)
     diff = None
-    with atomic_path(out_path, suffix=".onnx.tmp") as tmp:
-        tmp.write_bytes(data)
-        if verify:
-            diff = max_logit_diff(loaded, tmp)
-            if not diff <= tolerance:
-                raise ValueError(f"{out_path}: onnxruntime's logits differ from torch's by {diff:.2e} "
-                                 f"(> {tolerance:g}); not written")
+    try:
+        with atomic_path(out_path, suffix=".onnx.tmp") as tmp:
+            tmp.write_bytes(data)
+            if verify:
+                try:
+                    diff = max_logit_diff(loaded, tmp)
+                except ValueError as e:  # its message would name the temp file
+                    raise ValueError(f"{out_path}: the exported file does not load "
+                                     f"({one_line(e).replace(str(tmp), 'the export')})") from None
+                if not diff <= tolerance:
+                    raise ValueError(f"{out_path}: onnxruntime's logits differ from torch's by {diff:.2e} "
+                                     f"(> {tolerance:g}); not written")
+    except OSError as e:  # its filename would be the temp file's: name the user's
+        raise ValueError(f"{out_path}: cannot write ({e.strerror or e})") from None
     return dict(path=out_path, checkpoint=checkpoint_path, opset=opset, exporter="torchscript (dynamo=False)",
                 inputs={n: ["batch", *a.shape[1:]] for n, a in zip(names, (skel, pose))},
                 num_classes=len(loaded.class_names), bytes=len(data), metadata=meta, max_logit_diff=diff)

@@ -18,6 +18,7 @@ import numpy as np
 
 from models.layouts import get_layout
 
+from .classes import check_class_names
 from .predictor import InferenceError, PredictorBase, _one_line
 
 # The file format, read here and written by `pipeline.onnx_export`: metadata_props keys (with META_PREFIX),
@@ -81,9 +82,10 @@ def load_onnx_predictor(path: str | Path) -> OnnxPredictor:
     try:
         meta = _read_metadata(session.get_modelmeta().custom_metadata_map)
         _check_io(session, meta)
-        from .transforms import build_pipeline  # the project's scoped registry: names pick our transforms only
+        from .transforms import build_pipeline, check_test_pipeline  # the project's scoped registry only
 
-        pipeline = build_pipeline(meta["test_pipeline"])
+        pipeline = build_pipeline(meta["test_pipeline"])  # each step's numbers are bounded when it is built
+        check_test_pipeline(meta["test_pipeline"])  # not empty, and it makes the `skeleton` input
     except ValueError as e:
         raise InferenceError(_one_line(e, path)) from None
     return OnnxPredictor(session=session, class_names=meta["class_names"], layout=meta["layout"],
@@ -106,9 +108,9 @@ def _read_metadata(props: dict[str, str]) -> dict[str, Any]:
             raise ValueError(f"its metadata {META_PREFIX}{key} is not JSON") from None
     if meta["format"] != FORMAT_VERSION:
         raise ValueError(f"export format {meta['format']!r}; this version reads format {FORMAT_VERSION}")
-    names = meta["class_names"]
-    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+    if not isinstance(meta["class_names"], list):
         raise ValueError("its metadata class_names must be a non-empty list of strings")
+    meta["class_names"] = check_class_names(meta["class_names"], f"its metadata {META_PREFIX}class_names")
     if not isinstance(meta["layout"], str):
         raise ValueError("its metadata layout must be a layout name")
     meta["num_joints"] = get_layout(meta["layout"]).num_joints  # ValueError for an unknown layout

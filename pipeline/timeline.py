@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from extract.fileio import atomic_open
+from extract.fileio import atomic_open, printable
 
 UNKNOWN = "unknown"
 
@@ -83,8 +83,10 @@ def segments(probs: np.ndarray, fps: float, class_names: list[str], person: int,
 
 
 def segments_table(segs: list[dict]) -> str:
+    """The segments as a table for the terminal (labels come from a model file: control characters escaped)."""
     lines = [f"{'person':>6}  {'start s':>7}  {'end s':>7}  {'score':>6}  label"]
-    lines += [f"{s['person']:>6}  {s['start_s']:7.2f}  {s['end_s']:7.2f}  {s['score']:6.2f}  {s['label']}" for s in segs]
+    lines += [f"{s['person']:>6}  {s['start_s']:7.2f}  {s['end_s']:7.2f}  {s['score']:6.2f}  {printable(s['label'])}"
+              for s in segs]
     return "\n".join(lines)
 
 
@@ -111,6 +113,10 @@ def draw_timeline(segs: list[dict], duration_s: float, path: str | Path, title: 
     handles = [matplotlib.patches.Patch(color=colour[label], label=label) for label in labels]
     ax.legend(handles=handles, loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, frameon=False)
     fig.tight_layout()
-    with atomic_open(path, "wb") as f:
-        fig.savefig(f, format="png")
-    plt.close(fig)
+    try:
+        with atomic_open(path, "wb") as f:
+            fig.savefig(f, format="png")
+    except OSError as e:  # its filename would be the temp file's: name the user's
+        raise ValueError(f"{path}: cannot write ({e.strerror or e})") from None
+    finally:
+        plt.close(fig)

@@ -23,6 +23,7 @@ import json
 import math
 import os
 import random
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,15 +34,17 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader
 
-from extract.fileio import remove_stale_temps
+from extract.fileio import one_line, printable, refuse_overwriting_inputs, remove_stale_temps
 from models import build_model
 
-from .checkpoint import load_checkpoint, plain, save_checkpoint
+from .checkpoint import load_checkpoint, load_state_strict, plain, save_checkpoint
 from .classes import class_names as dataset_class_names
 from .config import default_work_dir
 from .dataset import EpochSampler, SkeletonDataset, ensure_annotations, test_loader
 from .evaluation import check_joints, check_labels, compute_metrics, predict_scores
+from .run_record import differences, holds_a_run, make_record, move_aside, read_record, write_record
 
+WORK_DIR_FILES = ("best.pth", "last.pth", "log.json", "run.json")  # what a run writes (never one of its inputs)
 TRAIN_DEFAULTS = dict(batch_size=16, epochs=65, warmup_epochs=5, lr=0.1, base_batch=64, momentum=0.9,
                       weight_decay=5e-4, nesterov=True, label_smoothing=0.0, repeat=1, num_workers=2,
                       time_budget_min=None, val_interval=1, seed=0, test_batch_size=64, ema_decay=None)
@@ -168,20 +171,54 @@ class Run:
 
 
 def resume(run: Run) -> None:
-    """Continue from work_dir/last.pth when it exists (the same command after a kill resumes)."""
+    """Continue from work_dir/last.pth when it exists (the same command after a kill resumes). The work dir's
+    record was checked against this run before (`check_work_dir`), so the run in it is this one."""
     last = run.work_dir / "last.pth"
     if not last.exists():
         return
     ckpt = load_checkpoint(last, map_location=run.device)
-    run.core.load_state_dict(ckpt.get("train_state_dict") or ckpt["state_dict"])
-    run.opt.load_state_dict(ckpt["optimizer"])
+    if not isinstance(ckpt.get("optimizer"), dict) or not isinstance(ckpt.get("progress"), dict):
+        raise ValueError(f"{last}: not a checkpoint to resume from (it has no optimizer state or progress: a "
+                         f"model file copied in?); move it away, or start afresh with --restart")
+    load_state_strict(run.core, ckpt.get("train_state_dict") or ckpt["state_dict"], last)
+    try:
+        run.opt.load_state_dict(ckpt["optimizer"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"{last}: its optimizer state does not fit this model ({one_line(e)[:200]})") from None
     saved = {k: v for k, v in ckpt["progress"].items() if k in Progress.__dataclass_fields__}
     run.progress = Progress(**saved)
     if run.ema is not None:
-        run.ema.model.load_state_dict(ckpt["state_dict"])
+        load_state_strict(run.ema.model, ckpt["state_dict"], last)
         run.ema.updates = run.progress.ema_updates
     if run.rank == 0:
-        print(f"resuming from {last} at epoch {run.progress.epoch + 1}", flush=True)
+        if run.progress.epoch >= run.tc["epochs"]:
+            print(f"{printable(str(last))} already holds the finished run ({run.progress.epoch} epochs); nothing "
+                  f"to train (--restart trains again, moving this run aside)", flush=True)
+        else:
+            print(f"resuming from {printable(str(last))} at epoch {run.progress.epoch + 1}", flush=True)
+
+
+def check_work_dir(work_dir: Path, record: dict, restart: bool, rank: int = 0) -> None:
+    """A work dir that holds a run is reused only for the same run (same config, annotation file,
+    LOAD_FROM and classes); otherwise one line says what differs. `restart` moves any run aside first."""
+    if not holds_a_run(work_dir):
+        return
+    last = work_dir / "last.pth"
+    old = read_record(work_dir, load_checkpoint(last)["meta"] if last.exists() else None)
+    if old is None:
+        diffs = ["an unknown run (no run.json: made by another version, or files copied in)"]
+    else:
+        diffs = differences(old, record)
+    if restart:
+        if rank == 0:
+            moved = move_aside(work_dir)
+            print(f"moved the earlier run in {printable(str(work_dir))} aside to {printable(str(moved))}",
+                  flush=True)
+        return
+    if diffs:
+        what = diffs[0] if old is None else "another " + "; another ".join(d.removeprefix("the ") for d in diffs)
+        raise ValueError(f"{work_dir}: holds a run made with {what}; use another WORK_DIR, or add --restart "
+                         f"(make train RESTART=1) to move that run aside and start afresh")
 
 
 def train_one_epoch(run: Run, loader: DataLoader, loss_fn, total_iters: int) -> dict:
@@ -276,26 +313,35 @@ def load_all_but_classifier(model: torch.nn.Module, state: dict, checkpoint: Pat
     return len(keep)
 
 
-def train(cfg, work_dir: Path | None = None, launcher: str = "none", load_from: Path | None = None) -> dict[str, Any]:
-    """Train (resuming from work_dir/last.pth if present); returns the best and the final test metrics.
-    `load_from` starts from another checkpoint's weights (all but the classifier)."""
+def train(cfg, work_dir: Path | None = None, launcher: str = "none", load_from: Path | None = None,
+          restart: bool = False, config_path: Path | None = None) -> dict[str, Any]:
+    """Train (resuming from work_dir/last.pth if it holds this same run); returns the best and the final
+    test metrics. `load_from` starts from another checkpoint's weights (all but the classifier); `restart`
+    moves a run already in work_dir aside and starts afresh."""
     rank, world, device = setup_distributed(launcher)
     tc = {**TRAIN_DEFAULTS, **cfg.get("train", {})}
     seed_everything(tc["seed"] + rank)
     work_dir = Path(work_dir or default_work_dir(cfg))
     if work_dir.exists() and not work_dir.is_dir():
         raise ValueError(f"{work_dir}: the work dir exists and is not a folder")
-    work_dir.mkdir(parents=True, exist_ok=True)
-    remove_stale_temps(work_dir)
     ann = ensure_annotations(cfg) if rank == 0 else None
     if world > 1:
         dist.barrier()
         ann = ensure_annotations(cfg)
+    refuse_overwriting_inputs([work_dir / n for n in WORK_DIR_FILES], [load_from, ann, config_path])
+    work_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(work_dir)
     start_weights = prepare_finetune(cfg, Path(load_from)) if load_from else None
     train_loader, val_loader = build_loaders(cfg, ann, rank, world)
     names = list(train_loader.dataset.label_names or cfg.get("class_names") or dataset_class_names(cfg.dataset))
     if train_loader.dataset.label_names:  # a file of the user's own clips says how many classes there are
         cfg.model["num_classes"] = len(names)
+    if rank == 0:
+        warn_overlap(train_loader.dataset, val_loader.dataset)
+    record = make_record(config_path, plain(cfg.to_dict()), ann, Path(load_from) if load_from else None, names)
+    check_work_dir(work_dir, record, restart, rank)
+    if world > 1:
+        dist.barrier()
     core = build_model(cfg.model).to(device)
     if start_weights is not None and not (work_dir / "last.pth").exists():
         n = load_all_but_classifier(core, start_weights, Path(load_from))
@@ -309,11 +355,14 @@ def train(cfg, work_dir: Path | None = None, launcher: str = "none", load_from: 
     lr = tc["lr"] * tc["batch_size"] * world / tc["base_batch"]
     opt = torch.optim.SGD(param_groups(core, tc["weight_decay"]), lr=lr, momentum=tc["momentum"],
                           nesterov=tc["nesterov"])
-    meta = dict(class_names=names, config=plain(cfg.to_dict()), dataset=cfg.dataset, layout=cfg.model.get("layout"))
+    meta = dict(class_names=names, config=plain(cfg.to_dict()), dataset=cfg.dataset, layout=cfg.model.get("layout"),
+                run=record)
     run = Run(cfg, tc, work_dir, rank, world, device, model, core, opt,
               Schedule(lr, tc["warmup_epochs"] / tc["epochs"]),
               WeightEMA(core, tc["ema_decay"]) if tc["ema_decay"] else None, meta, Progress())
     resume(run)
+    if rank == 0:  # only now, once every check passed: a refused run leaves the work dir as it was
+        write_record(work_dir, record)
     run.started = time.perf_counter() - run.progress.elapsed
     writer = None
     if rank == 0:
@@ -347,6 +396,15 @@ def train(cfg, work_dir: Path | None = None, launcher: str = "none", load_from: 
     return dict(best_top1=run.progress.best_top1, best_epoch=run.progress.best_epoch,
                 last_top1=(last.get("metrics") or {}).get("top1"), elapsed_s=run.progress.elapsed,
                 epochs=run.progress.epoch)
+
+
+def warn_overlap(train_set: SkeletonDataset, val_set: SkeletonDataset) -> None:
+    """Samples in both splits make the test figure no held-out figure: say so (not an error: a user may mean it)."""
+    both = np.intersect1d(train_set.names, val_set.names)
+    if len(both):
+        print(f"warning: {len(both)} of the {len(set(val_set.names))} test samples (split {val_set.split!r}) are "
+              f"also training samples (split {train_set.split!r}), e.g. {printable(str(both[0]))}: the test "
+              f"accuracy is not a held-out figure", file=sys.stderr, flush=True)
 
 
 def _log(run: Run, writer, record: dict, total_iters: int) -> None:

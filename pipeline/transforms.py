@@ -28,6 +28,33 @@ def _rng(results: dict) -> np.random.Generator:
     return results.get("rng") or np.random.default_rng()
 
 
+# Every number a transform takes is checked when the pipeline is built, against bounds no sane config comes
+# near: a pipeline read from a checkpoint's or an ONNX file's metadata must not make us allocate 74 GiB
+# (clip_len=1e10) or loop for hours before the first sample.
+MAX_CLIP_LEN = 100_000  # frames per clip
+MAX_NUM_CLIPS = 1_000  # test clips per sample
+MAX_SAMPLED_FRAMES = 100_000  # clip_len * num_clips
+MAX_NUM_PERSON = 1_000
+MAX_FPS = 1_000.0
+
+
+def _number(name: str, value, lo: float, hi: float, integer: bool = False, lo_open: bool = False):
+    """`value` if it is a (finite) number in [lo, hi] ((lo, hi] with lo_open), an int if `integer`; else a
+    one-line ValueError naming the parameter (build_from_cfg adds the transform)."""
+    kind = "an integer" if integer else "a number"
+    types = (int, np.integer) if integer else (int, float, np.integer, np.floating)
+    ok = isinstance(value, types) and not isinstance(value, bool)
+    if ok:
+        try:
+            ok = math.isfinite(value) and (value > lo if lo_open else value >= lo) and value <= hi
+        except OverflowError:  # an int too large for a float
+            ok = False
+    if not ok:
+        span = f"{'(' if lo_open else '['}{lo:g}, {hi:g}]"
+        raise ValueError(f"{name} must be {kind} in {span}, got {value!r:.60}")
+    return int(value) if integer else float(value)
+
+
 @TRANSFORMS.register_module()
 class SelectSkeleton:
     """Pick the 3D joints: Kinect (`keypoint`), the estimator's (`pose_world`), or randomly either (mixed)."""
@@ -87,9 +114,7 @@ class ResampleFps:
     FIELDS = ("keypoint", "pose_world", "pose_keypoint", "pose_score", "kinect_color", "keypoint_score")
 
     def __init__(self, fps: float = 15.0):
-        if not fps > 0:
-            raise ValueError(f"ResampleFps fps must be positive, got {fps}")
-        self.fps = float(fps)
+        self.fps = _number("fps", fps, 0, MAX_FPS, lo_open=True)
 
     def __call__(self, results: dict) -> dict:
         src = results.get("fps")
@@ -197,6 +222,11 @@ class UniformSample:
     """
 
     def __init__(self, clip_len: int = 100, num_clips: int = 1, test_mode: bool = False):
+        clip_len = _number("clip_len", clip_len, 1, MAX_CLIP_LEN, integer=True)
+        num_clips = _number("num_clips", num_clips, 1, MAX_NUM_CLIPS, integer=True)
+        if clip_len * num_clips > MAX_SAMPLED_FRAMES:
+            raise ValueError(f"clip_len * num_clips must be at most {MAX_SAMPLED_FRAMES} frames, got "
+                             f"{clip_len} * {num_clips}")
         self.clip_len, self.num_clips, self.test_mode = clip_len, num_clips, test_mode
 
     def indices(self, total: int, rng: np.random.Generator) -> np.ndarray:
@@ -227,7 +257,9 @@ class RandomRotate:
     """Rotate the skeleton by random angles about x, y and z (up to `max_deg` degrees each)."""
 
     def __init__(self, max_deg: float = 30.0, axes: str = "xyz"):
-        self.max_rad, self.axes = math.radians(max_deg), axes
+        if not isinstance(axes, str) or not set(axes) <= set("xyz"):
+            raise ValueError(f"axes must be some of 'xyz', got {axes!r:.60}")
+        self.max_rad, self.axes = math.radians(_number("max_deg", max_deg, 0, 360)), axes
 
     def __call__(self, results: dict) -> dict:
         a = _rng(results).uniform(-self.max_rad, self.max_rad, 3) * [c in self.axes for c in "xyz"]
@@ -244,7 +276,7 @@ class RandomScale:
     """Scale each axis by a random factor in [1 - scale, 1 + scale]."""
 
     def __init__(self, scale: float = 0.1):
-        self.scale = scale
+        self.scale = _number("scale", scale, 0, 1)
 
     def __call__(self, results: dict) -> dict:
         f = _rng(results).uniform(1 - self.scale, 1 + self.scale, 3).astype(np.float32)
@@ -257,7 +289,8 @@ class JointNoise:
     """Gaussian jitter and random joint dropout: makes Kinect joints look like an estimator's, and back."""
 
     def __init__(self, std: float = 0.01, drop_prob: float = 0.0):
-        self.std, self.drop_prob = std, drop_prob
+        self.std = _number("std", std, 0, 10)
+        self.drop_prob = _number("drop_prob", drop_prob, 0, 1)
 
     def __call__(self, results: dict) -> dict:
         rng = _rng(results)
@@ -316,8 +349,9 @@ class PoseInput:
         unknown = [f for f in self.fallback if f not in self.FALLBACKS]
         if unknown:
             raise ValueError(f"PoseInput fallback must be among {self.FALLBACKS}, got {unknown}")
-        self.noise_px, self.min_score = noise_px, min_score
-        self.source, self.noise_m = source, noise_m
+        self.noise_px = _number("noise_px", noise_px, 0, 10_000)
+        self.min_score = _number("min_score", min_score, 0, 1)
+        self.source, self.noise_m = source, _number("noise_m", noise_m, 0, 10)
 
     def source_for(self, record: dict) -> str:
         """Which 2D source this record gets: 'projection', 'record', 'kinect_color' (or ValueError)."""
@@ -362,7 +396,8 @@ class PackInputs:
     """Pad/cut persons to `num_person` and pack (C, T, V, M) arrays (multi-clip: (clips, C, T, V, M))."""
 
     def __init__(self, num_person: int = 2, with_pose: bool = True):
-        self.num_person, self.with_pose = num_person, with_pose
+        self.num_person = _number("num_person", num_person, 1, MAX_NUM_PERSON, integer=True)
+        self.with_pose = with_pose
 
     def _pack(self, x: np.ndarray, clips: int) -> np.ndarray:
         m, t, v, c = x.shape
@@ -397,3 +432,24 @@ def build_pipeline(cfg_list: list[dict | Callable]) -> Compose:
     if not isinstance(cfg_list, (list, tuple)):
         raise ValueError(f"a pipeline must be a list of transforms, got {type(cfg_list).__name__}")
     return Compose([cfg if callable(cfg) else build_from_cfg(cfg, TRANSFORMS) for cfg in cfg_list])
+
+
+def check_test_pipeline(cfg_list: list) -> None:
+    """A test pipeline read from a file (a checkpoint's or an ONNX file's metadata) must make the model's
+    inputs: not empty, 3D or 2D joints picked (SelectSkeleton / From2DKeypoints) before PackInputs, which
+    comes last and packs `skeleton` (and, with its pose, a PoseInput before it). ValueError otherwise, one
+    line saying what is missing; build_pipeline has checked every step's type and numbers already."""
+    if not isinstance(cfg_list, (list, tuple)) or not cfg_list:
+        raise ValueError("its test pipeline is empty: it would give the model no `skeleton` input")
+    if any(callable(step) for step in cfg_list):
+        return  # built by Python code, not read from a file
+    types = [step.get("type") if isinstance(step, dict) else None for step in cfg_list]
+    if types[-1] != "PackInputs":
+        raise ValueError(f"its test pipeline ({', '.join(map(str, types))}) does not end with PackInputs, so "
+                         f"it gives the model no `skeleton` input")
+    if not any(t in ("SelectSkeleton", "From2DKeypoints") for t in types[:-1]):
+        raise ValueError(f"its test pipeline ({', '.join(map(str, types))}) picks no joints (SelectSkeleton or "
+                         f"From2DKeypoints) for the `skeleton` input")
+    if cfg_list[-1].get("with_pose", True) and "PoseInput" not in types[:-1]:
+        raise ValueError(f"its test pipeline ({', '.join(map(str, types))}) packs a pose input but has no "
+                         f"PoseInput to make it")

@@ -10,26 +10,29 @@ longest first. The file carries `label_names` (index = label), so a model traine
 Splits `train` / `val`: the `split` column when present; else whole persons held out (`person` column,
 about 20 % of them, deterministic); else a seeded 80/20 split stratified by label. Like NTU extraction it
 is resumable (one part per clip), parallel (WORKERS) and sharded (SHARD=i/n), and a clip that fails (no
-decode, nobody in view, too short) is listed with its reason while the run goes on.
+decode, nobody in view, too short) is listed with its reason while the run goes on. It is a plug-in of the one
+runner (pipeline/extraction.py), so it has all of that runner's checks.
+
+A clip's identity is its path relative to the folder, normalised (`x.mp4` and `sub/../x.mp4` are one clip,
+and a clip named twice, by either path or through a link, is refused naming both rows); its part file name
+carries a hash of that path, so no two clips can share one. Labels and splits are read anew on every run
+and applied at the merge: correcting labels.csv and running the same command again rewrites
+annotations.pkl without running the pose model, and says how many labels changed.
 """
 from __future__ import annotations
 
 import csv
 import hashlib
 import os
-import shutil
-import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from extract.fileio import atomic_json_dump, atomic_pickle_dump, one_line, remove_stale_temps, safe_pickle_load
+from extract.fileio import one_line, printable
 
-from .annotations import stream_annotations
-from .extraction import RunResult, merged_names, read_failures, refuse_new_after_merge
-from .store import StoreWriter, fingerprint, store_path
+from .classes import check_class_names
+from .extraction import RunOptions, RunResult, Sample, SampleSource, run_source
 from .video_records import build_record, map_tracks
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
@@ -45,46 +48,102 @@ class Clip:
     label: str
     person: str | None = None
     split: str | None = None
+    where: str = ""  # where the clip was named (labels.csv line, or its folder), for messages
 
 
-def discover(root: Path) -> list[Clip]:
-    """The labelled clips under `root` (labels.csv, else one sub-folder per label), sorted by name."""
+def clip_key(name: str) -> str:
+    """The clip's part file stem: readable, and unique by a hash of its path (`a/b` and `a__b` differ)."""
+    readable = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name.replace("/", "__"))[:80]
+    return f"{readable}-{hashlib.sha1(name.encode()).hexdigest()[:10]}"
+
+
+def _relative(root: Path, rel: str, where: str) -> tuple[Path, str]:
+    """A labels.csv path -> (absolute path, its identity: the normalised path relative to the folder)."""
+    norm = os.path.normpath(rel.replace("\\", "/"))
+    if os.path.isabs(norm) or norm == ".." or norm.startswith("../"):
+        raise ValueError(f"{where}: {rel!r} is not inside the folder (paths are relative to DATA_ROOT)")
+    return root / norm, norm
+
+
+def _read_table(table: Path, root: Path) -> list[Clip]:
+    try:  # utf-8-sig: a spreadsheet's "CSV UTF-8" starts with a byte-order mark; newline='' takes CRLF
+        with open(table, newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            reader.fieldnames = [(h or "").strip().lower() for h in (reader.fieldnames or [])]
+            rows = list(reader)
+            header = reader.fieldnames
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise ValueError(f"{table}: not a readable CSV ({one_line(e)})") from None
+    if not {"path", "label"} <= set(header):
+        raise ValueError(f"{table}: needs the columns path,label (optionally person, split); found "
+                         f"{','.join(printable(h) for h in header) or 'no header'}")
+    clips = []
+    for i, row in enumerate(rows, start=2):
+        where = f"{table}: line {i}"
+        rel, label = (row.get("path") or "").strip(), (row.get("label") or "").strip()
+        if not rel and not label and not any((v or "").strip() for v in row.values() if isinstance(v, str)):
+            continue  # a blank line
+        if not rel or not label:
+            raise ValueError(f"{where}: empty path or label")
+        split = (row.get("split") or "").strip() or None
+        if split not in (None, "train", "val"):
+            raise ValueError(f"{where}: split must be train or val, got {printable(split)!r}")
+        path, norm = _relative(root, rel, where)
+        clips.append(Clip(path, str(Path(norm).with_suffix("")), label, (row.get("person") or "").strip() or None,
+                          split, where))
+    return clips
+
+
+def discover(root: Path, ignored: dict[str, str] | None = None) -> list[Clip]:
+    """The labelled clips under `root` (labels.csv, else one sub-folder per label), sorted by name. Clips that
+    will not be used (in no label folder, or not in labels.csv) go into `ignored` with the reason."""
     root = Path(root)
+    ignored = {} if ignored is None else ignored
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: folder not found (DATA_ROOT must hold labels.csv or one folder per label)")
     table = root / "labels.csv"
     clips: list[Clip] = []
     if table.is_file():
-        try:
-            with open(table, newline="") as f:
-                rows = list(csv.DictReader(f))
-        except (OSError, UnicodeDecodeError, csv.Error) as e:
-            raise ValueError(f"{table}: not a readable CSV ({one_line(e)})") from None
-        if not rows or not {"path", "label"} <= set(rows[0]):
-            raise ValueError(f"{table}: needs the columns path,label (optionally person, split)")
-        for i, row in enumerate(rows, start=2):
-            rel, label = (row.get("path") or "").strip(), (row.get("label") or "").strip()
-            if not rel or not label:
-                raise ValueError(f"{table}: line {i}: empty path or label")
-            split = (row.get("split") or "").strip() or None
-            if split not in (None, "train", "val"):
-                raise ValueError(f"{table}: line {i}: split must be train or val, got {split!r}")
-            path = (root / rel).resolve()
-            clips.append(Clip(path, str(Path(rel).with_suffix("")), label, (row.get("person") or "").strip() or None,
-                              split))
+        clips = _read_table(table, root)
+        listed = {str(c.path) for c in clips}
+        for path in sorted(root.rglob("*")):
+            if path.suffix.lower() in VIDEO_SUFFIXES and path.is_file() and str(path) not in listed:
+                ignored[str(path.relative_to(root))] = "not in labels.csv"
     else:
+        for path in sorted(root.iterdir()):
+            if path.suffix.lower() in VIDEO_SUFFIXES and path.is_file():
+                ignored[path.name] = "lies directly in DATA_ROOT: put it in its label's folder (<label>/<clip>)"
         for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
             for path in sorted(folder.rglob("*")):
                 if path.suffix.lower() in VIDEO_SUFFIXES and path.is_file():
-                    clips.append(Clip(path, str(path.relative_to(root).with_suffix("")), folder.name))
+                    clips.append(Clip(path, str(path.relative_to(root).with_suffix("")), folder.name,
+                                      where=f"{root}: folder {folder.name}"))
     if not clips:
         raise ValueError(f"{root}: no labelled clip found (labels.csv, or <label>/<clip>"
                          f"{'|'.join(VIDEO_SUFFIXES)})")
-    names = [c.name for c in clips]
-    if len(set(names)) != len(names):
-        dup = next(n for n in names if names.count(n) > 1)
-        raise ValueError(f"{root}: two clips share the name {dup!r} (paths must differ beyond their extension)")
+    check_class_names(sorted({c.label for c in clips}), f"{table if table.is_file() else root}: labels")
+    _refuse_twice(clips)
     return sorted(clips, key=lambda c: c.name)
+
+
+def _refuse_twice(clips: list[Clip]) -> None:
+    """One clip named twice (the same path, a path that differs only by its extension, or the same file
+    through another path) is refused, naming both places."""
+    by_name: dict[str, Clip] = {}
+    by_file: dict[tuple[int, int], Clip] = {}
+    for c in clips:
+        other = by_name.get(c.name)
+        if other is None:
+            try:
+                st = c.path.stat()
+                other = by_file.get((st.st_dev, st.st_ino))
+                by_file.setdefault((st.st_dev, st.st_ino), c)
+            except OSError:  # a missing clip fails alone when it is extracted
+                pass
+        if other is not None:
+            raise ValueError(f"{c.where}: {printable(c.name)!r} is the same clip as {other.where} "
+                             f"({printable(other.name)!r}); name each clip once")
+        by_name[c.name] = c
 
 
 def assign_splits(clips: list[Clip], seed: int = 0) -> dict[str, list[str]]:
@@ -154,109 +213,49 @@ class VideoExtractConfig:
     keep_parts: bool = False
 
 
-def _part(out: Path, name: str, suffix: str = ".pkl") -> Path:
-    return out / "parts" / (name.replace("/", "__") + suffix)
+class VideoSource(SampleSource):
+    """A folder of the user's clips: labels (and splits) are read from labels.csv or the folders on every run
+    and applied at the merge, so a corrected label needs no new pose run."""
+
+    dataset = "videos"
+    unit = "clip"
+
+    def __init__(self, cfg: VideoExtractConfig):
+        self.cfg = cfg
+        self.clips: dict[str, Clip] = {}
+        self.names: list[str] = []
+
+    def samples(self, ignored: dict[str, str]) -> list[Sample]:
+        clips = discover(self.cfg.data_root, ignored)
+        self.clips = {c.name: c for c in clips}
+        self.names = sorted({c.label for c in clips})
+        return [Sample(c.name, clip_key(c.name), c) for c in clips]
+
+    def make_record(self, sample: Sample) -> dict:
+        return clip_record(sample.data, self.names.index(sample.data.label))
+
+    def label(self, sample: Sample, rec: dict) -> int:
+        return self.names.index(self.clips[sample.name].label)
+
+    def label_name(self, sample: Sample) -> str:
+        return self.clips[sample.name].label
+
+    def splits(self, present: list[Sample]) -> dict[str, list[str]]:
+        clips = [self.clips[s.name] for s in present]
+        return assign_splits(clips, self.cfg.seed)
+
+    def extra(self) -> dict:
+        return dict(label_names=self.names)
+
+    def warnings(self) -> list[str]:
+        clips = list(self.clips.values())
+        return split_warnings(clips, assign_splits(clips, self.cfg.seed), self.names)
 
 
-def _work(args: tuple[Clip, int, str]) -> tuple[str, str | None, int]:
-    clip, label, out = args
-    failed = _part(Path(out), clip.name, ".failed")
-    try:
-        rec = clip_record(clip, label)
-        atomic_pickle_dump(rec, _part(Path(out), clip.name))
-        failed.unlink(missing_ok=True)
-        return clip.name, None, rec["total_frames"]
-    except Exception as e:  # one bad clip must not stop the run
-        reason = one_line(e)
-        atomic_json_dump(dict(sample=clip.name, reason=reason), failed)
-        return clip.name, reason, 0
-
-
-def run_videos(cfg: VideoExtractConfig, progress: bool = True):
+def run_videos(cfg: VideoExtractConfig, progress: bool = True) -> RunResult:
     """Extract this shard's clips (resuming), then merge when every clip is settled; returns a RunResult."""
-    from tqdm import tqdm
-
-    clips = discover(cfg.data_root)
-    names = sorted({c.label for c in clips})
-    labels = {n: i for i, n in enumerate(names)}
-    split = assign_splits(clips, cfg.seed)
-    for w in split_warnings(clips, split, names):
-        print(f"warning: {w}")
-    if cfg.out.exists() and not cfg.out.is_dir():
-        raise ValueError(f"{cfg.out}: OUT exists and is not a folder")
-    (cfg.out / "parts").mkdir(parents=True, exist_ok=True)
-    for folder in (cfg.out, cfg.out / "parts"):
-        remove_stale_temps(folder)
-    rank, world = cfg.shard
-    result = RunResult()
-    todo = []
-    merged = merged_names(cfg.out)
-    for clip in clips[rank::world]:
-        if clip.name in merged or _part(cfg.out, clip.name).exists():
-            result.skipped.append(clip.name)
-        else:
-            todo.append(clip)
-    refuse_new_after_merge(cfg.out, merged, todo)
-    if merged and not todo:
-        result.merged = cfg.out / "annotations.pkl"
-        return result
-    jobs = [(c, labels[c.label], str(cfg.out)) for c in todo]
-    start = time.perf_counter()
-    with tqdm(total=len(jobs), unit="clip", desc=f"extract videos shard {rank}/{world}", disable=not progress) as bar:
-        if cfg.workers > 1 and len(jobs) > 1:
-            with ProcessPoolExecutor(cfg.workers) as pool:
-                results = list(_progress(pool.map(_work, jobs), bar, start))
-        else:
-            results = list(_progress(map(_work, jobs), bar, start))
-    for name, error, _ in results:
-        if error:
-            result.failures[name] = error
-        else:
-            result.done.append(name)
-    pending = [c.name for c in clips if not _part(cfg.out, c.name).exists()
-               and not _part(cfg.out, c.name, ".failed").exists()]
-    result.pending = len(pending)
-    if not pending:
-        result.merged = _merge(cfg, clips, names, split)
-    return result
-
-
-def _progress(results, bar, start):
-    frames = 0
-    for item in results:
-        frames += item[2]
-        bar.update(1)
-        bar.set_postfix(frames_s=f"{frames / max(time.perf_counter() - start, 1e-9):.1f}", refresh=False)
-        yield item
-
-
-def _merge(cfg: VideoExtractConfig, clips: list[Clip], names: list[str], split: dict) -> Path | None:
-    failures = read_failures({c.name: _part(cfg.out, c.name, ".failed") for c in clips})
-    atomic_json_dump(failures, cfg.out / "failures.json")
-    present = [c.name for c in clips if _part(cfg.out, c.name).exists()]
-    if not present:
-        return None
-    split = {k: [n for n in v if n in set(present)] for k, v in split.items()}
-    target = cfg.out / "annotations.pkl"
-    store = StoreWriter(store_path(target))
-
-    def records():
-        for name in present:
-            rec = safe_pickle_load(_part(cfg.out, name))
-            store.add(rec)
-            yield rec
-
-    try:
-        stream_annotations(target, split, records(), extra=dict(label_names=names))
-        store.close(split, source=fingerprint(target), label_names=names)
-    except BaseException:
-        store.abort()
-        raise
-    atomic_json_dump(dict(samples=len(present), dataset="videos", label_names=names, names=present),
-                     cfg.out / "annotations.json")
-    if not cfg.keep_parts and not failures:
-        shutil.rmtree(cfg.out / "parts", ignore_errors=True)
-    return target
+    opts = RunOptions(cfg.out, cfg.workers, cfg.shard, cfg.keep_parts, progress)
+    return run_source(VideoSource(cfg), opts, describe_root=str(cfg.data_root))
 
 
 def default_workers() -> int:

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from extract.fileio import printable
+
 from .timeline import segments_table
 
 
@@ -57,21 +59,22 @@ class InferenceResult:
 
 
 def summary_text(result: InferenceResult, topk: int = 5) -> str:
-    """The few lines a person reads after a run."""
+    """The few lines a person reads after a run (names from files, class names and the video's path, with
+    their control characters escaped: `printable`)."""
     t = result.timings
-    lines = [f"{result.video}: {result.frames} frames, {result.width}x{result.height} at {result.fps:.2f} fps; "
-             f"{len(result.persons)} person track(s): "
+    lines = [f"{printable(result.video)}: {result.frames} frames, {result.width}x{result.height} at "
+             f"{result.fps:.2f} fps; {len(result.persons)} person track(s): "
              + ", ".join(f"id {p['id']} ({p['frames_present']} frames)" for p in result.persons)]
     if result.probs is not None:
         lines.append(f"top-{topk} over {sum(np.isfinite(result.window_probs).all(axis=1))} window(s):")
-        lines += [f"  {p['score']:6.1%}  {p['label']}" for p in result.top(result.probs, topk)]
+        lines += [f"  {p['score']:6.1%}  {printable(p['label'])}" for p in result.top(result.probs, topk)]
     pwp = result.person_window_probs
     if pwp is not None and len(result.persons) > 1:
         for k, person in enumerate(result.persons):
             seen = np.isfinite(pwp[k]).all(axis=1)
             if seen.any():
                 best = result.top(pwp[k][seen].mean(axis=0), 1)[0]
-                lines.append(f"  person {person['id']}: {best['label']} {best['score']:.1%} "
+                lines.append(f"  person {person['id']}: {printable(best['label'])} {best['score']:.1%} "
                              f"(over {int(seen.sum())} window(s))")
     if result.segments:
         lines.append("who does what when (smoothed):")

@@ -765,3 +765,354 @@ def test_unforeseen_errors_are_one_line_with_exit_1(capsys):
     assert run_cli(main, []) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "PGGCN_DEBUG=1" in err and "Traceback" not in err
+
+
+# ---------------------------------------------------------------- 6. the second run is never silently wrong
+#
+# A user's second run: a label corrected, the same WORK_DIR trained again, a run started from best.pth, a
+# tool run from another folder. Each case gives the right result or one line, and nothing protected changes.
+
+
+def _cut(src: Path, dst: Path, start: int, frames: int) -> Path:
+    import cv2
+
+    cap = cv2.VideoCapture(str(src))
+    for _ in range(start):
+        cap.grab()
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    writer = None
+    for _ in range(frames):
+        ok, frame = cap.read()
+        if not ok:
+            break
+        if writer is None:
+            writer = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*"mp4v"), cap.get(cv2.CAP_PROP_FPS),
+                                     frame.shape[1::-1])
+        writer.write(frame)
+    writer.release()
+    cap.release()
+    return dst
+
+
+EXERCISE = DATA / "videos" / "group_exercise_3p_384x288.avi"
+
+
+@pytest.fixture(scope="module")
+def clip_sources(tmp_path_factory) -> list[Path]:
+    """Four short real clips (people exercising), cut once for every videos case."""
+    d = tmp_path_factory.mktemp("clip_sources")
+    return [_cut(EXERCISE, d / f"c{i}.mp4", 20 + 60 * i, 24) for i in range(4)]
+
+
+def _table(root: Path, rows: list[tuple[str, str]], bom: bool = False, crlf: bool = False) -> Path:
+    end = "\r\n" if crlf else "\n"
+    text = end.join(["path,label", *(f"{p},{lab}" for p, lab in rows)]) + end
+    (root / "labels.csv").write_bytes(("\ufeff" if bom else "").encode() + text.encode())
+    return root / "labels.csv"
+
+
+def _extract_videos(capsys, root: Path, out: Path, *extra):
+    return run_tool(capsys, "extract", "--dataset", "videos", "--data-root", root, "--out", out, *extra)
+
+
+def _labels(ann: Path) -> dict[str, str]:
+    from pipeline.annotations import load_annotations
+
+    data = load_annotations(ann)
+    return {r["frame_dir"]: data["label_names"][r["label"]] for r in data["annotations"]}
+
+
+def test_clips_whose_part_names_used_to_collide_stay_two_clips(capsys, tmp_path, clip_sources):
+    root = tmp_path / "clips"
+    (root / "a").mkdir(parents=True)
+    os.link(clip_sources[0], root / "a" / "b.mp4")
+    os.link(clip_sources[1], root / "a__b.mp4")
+    _table(root, [("a/b.mp4", "wave"), ("a__b.mp4", "fall")])
+    rc, out, err = _extract_videos(capsys, root, tmp_path / "out")
+    assert rc == 0, out + err
+    assert _labels(tmp_path / "out/annotations.pkl") == {"a/b": "wave", "a__b": "fall"}
+
+
+@pytest.mark.parametrize("second", ["sub/../x.mp4", "./x.mp4", "y.mp4"])
+def test_one_clip_named_twice_is_refused_naming_both_rows(capsys, tmp_path, clip_sources, second):
+    root = tmp_path / "clips"
+    (root / "sub").mkdir(parents=True)
+    os.link(clip_sources[0], root / "x.mp4")
+    os.symlink(root / "x.mp4", root / "y.mp4")  # the same file through a link
+    table = _table(root, [("x.mp4", "wave"), (second, "fall")])
+    line = assert_clean_error(_extract_videos(capsys, root, tmp_path / "out"), table, "line 2", "line 3")
+    assert "same clip" in line and not (tmp_path / "out/annotations.pkl").exists()
+
+
+def test_a_path_outside_the_folder_is_refused(capsys, tmp_path, clip_sources):
+    root = tmp_path / "clips"
+    root.mkdir()
+    table = _table(root, [(f"../{clip_sources[0].name}", "wave")])
+    assert_clean_error(_extract_videos(capsys, root, tmp_path / "out"), table, "line 2", "not inside")
+
+
+@pytest.mark.parametrize("bom, crlf", [(True, False), (False, True), (True, True)])
+def test_labels_csv_from_a_spreadsheet_is_read(tmp_path, bom, crlf):
+    from pipeline.video_dataset import discover
+
+    root = tmp_path / "clips"
+    root.mkdir()
+    for n in ("a.mp4", "b.mp4"):
+        (root / n).write_bytes(b"")
+    _table(root, [("a.mp4", "wave"), ("b.mp4", "fall")], bom=bom, crlf=crlf)
+    assert [(c.name, c.label) for c in discover(root)] == [("a", "wave"), ("b", "fall")]
+
+
+def test_clips_outside_any_label_folder_are_listed(capsys, tmp_path):
+    from pipeline.video_dataset import discover
+
+    root = tmp_path / "clips"
+    (root / "wave").mkdir(parents=True)
+    (root / "wave" / "a.mp4").write_bytes(b"")
+    (root / "loose.mp4").write_bytes(b"")
+    ignored: dict = {}
+    assert [c.name for c in discover(root, ignored)] == ["wave/a"]
+    assert "loose.mp4" in ignored and "label" in ignored["loose.mp4"]
+
+
+def test_a_second_extraction_into_the_same_out_is_refused(capsys, tmp_path, clip_sources):
+    root = tmp_path / "clips"
+    (root / "wave").mkdir(parents=True)
+    os.link(clip_sources[0], root / "wave" / "a.mp4")
+    out = tmp_path / "out"
+    out.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import sys, time
+        sys.path.insert(0, {str(ROOT)!r})
+        from pipeline.outlock import hold_lock
+        with hold_lock({str(out / '.extract-0-of-1.lock')!r}, 'x'):
+            print('held', flush=True)
+            time.sleep(60)
+    """)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        line = assert_clean_error(_extract_videos(capsys, root, out), out, f"pid {holder.pid}")
+        assert "another extraction is writing" in line
+    finally:
+        holder.kill()
+        holder.wait()
+    assert not (out / "parts").exists() or not any((out / "parts").iterdir())
+
+
+@pytest.fixture(scope="module")
+def extracted_clips(tmp_path_factory, clip_sources):
+    """A complete videos run over labels.csv (4 clips, 2 labels); its pose parts are gone after the merge."""
+    from pipeline.video_dataset import VideoExtractConfig, run_videos
+
+    root = tmp_path_factory.mktemp("day") / "clips"
+    root.mkdir()
+    for i, src in enumerate(clip_sources):
+        os.link(src, root / f"clip{i}.mp4")
+    _table(root, [(f"clip{i}.mp4", "squat" if i % 2 else "stretch") for i in range(4)])
+    out = root.parent / "out"
+    result = run_videos(VideoExtractConfig(data_root=root, out=out), progress=False)
+    assert result.merged and not result.failures and not (out / "parts").exists()
+    return root, out
+
+
+def _copy_run(src_root: Path, src_out: Path, tmp_path: Path) -> tuple[Path, Path]:
+    import shutil
+
+    root, out = tmp_path / "clips", tmp_path / "out"
+    shutil.copytree(src_root, root)
+    shutil.copytree(src_out, out)
+    return root, out
+
+
+def test_a_corrected_label_reaches_annotations_without_a_new_pose_run(capsys, tmp_path, extracted_clips,
+                                                                      monkeypatch):
+    root, out = _copy_run(*extracted_clips, tmp_path)
+    import pipeline.video_dataset as vd
+
+    monkeypatch.setattr(vd, "clip_record", lambda *a, **k: pytest.fail("the pose ran again"))
+    before = (out / "annotations.pkl").read_bytes()
+    rc, stdout, err = _extract_videos(capsys, root, out)
+    assert rc == 0 and "up to date" in stdout and (out / "annotations.pkl").read_bytes() == before
+    _table(root, [(f"clip{i}.mp4", "squat" if i in (1, 3, 0) else "stretch") for i in range(4)])  # clip0 fixed
+    rc, stdout, err = _extract_videos(capsys, root, out)
+    assert rc == 0, err
+    assert "1 label(s) changed" in stdout
+    labels = _labels(out / "annotations.pkl")
+    assert labels == {"clip0": "squat", "clip1": "squat", "clip2": "stretch", "clip3": "squat"}
+    from pipeline.store import open_store  # the store follows the file
+
+    store = open_store(out / "annotations.pkl", build=False)
+    assert store is not None and [store.label_names[i] for i in store.labels] == [labels[n] for n in store.names]
+
+
+def test_a_clip_dropped_from_labels_csv_does_not_shrink_the_annotations(capsys, tmp_path, extracted_clips,
+                                                                       protect):
+    root, out = _copy_run(*extracted_clips, tmp_path)
+    protect(out / "annotations.pkl")
+    _table(root, [(f"clip{i}.mp4", "squat" if i % 2 else "stretch") for i in range(3)])
+    assert_clean_error(_extract_videos(capsys, root, out), out / "annotations.pkl", "only 3")
+
+
+def test_a_damaged_video_part_is_removed_and_reported(capsys, tmp_path, clip_sources):
+    from pipeline.extraction import part_path
+    from pipeline.video_dataset import clip_key
+
+    root = tmp_path / "clips"
+    (root / "wave").mkdir(parents=True)
+    for i in range(2):
+        os.link(clip_sources[i], root / "wave" / f"w{i}.mp4")
+    out = tmp_path / "out"
+    rc, _, err = _extract_videos(capsys, root, out, "--keep-parts")
+    assert rc == 0, err
+    part = part_path(out, clip_key("wave/w1"))
+    part.write_bytes(part.read_bytes()[:100])
+    before = (out / "annotations.pkl").read_bytes()
+    # a damaged part is not reused (it is extracted anew), so make it a valid pickle of another sample
+    part.write_bytes(pickle.dumps(dict(frame_dir="wave/w0", keypoint=np.zeros((1, 2, 25, 3), np.float32))))
+    rc, stdout, err = _extract_videos(capsys, root, out, "--keep-parts")
+    assert rc == 0 and "extracted 1" in stdout, stdout + err  # re-extracted, not merged as w0
+    assert sorted(_labels(out / "annotations.pkl")) == ["wave/w0", "wave/w1"]
+    assert (out / "annotations.pkl").read_bytes() != b"" and before
+
+
+# --- training on a second run
+
+
+TINY = ["--cfg-options", "train.epochs=1", "train.repeat=1", "train.warmup_epochs=0", "train.num_workers=0",
+        "train.batch_size=2", "train.test_batch_size=2"]
+
+
+def _train(capsys, ann: Path, work: Path, *extra):
+    return run_tool(capsys, "train", CONFIG, "--ann-file", ann, "--work-dir", work, *TINY, *extra)
+
+
+@pytest.fixture
+def trained(capsys, corpus, tmp_path) -> Path:
+    work = tmp_path / "w"
+    rc, out, err = _train(capsys, corpus["good_ann"], work)
+    assert rc == 0, out + err
+    return work
+
+
+def _relabelled_ann(tmp_path: Path) -> Path:
+    data = _records()
+    for rec in data["annotations"]:
+        rec["label"] = (rec["label"] + 1) % 10
+    path = tmp_path / "relabelled.pkl"
+    path.write_bytes(pickle.dumps(data))
+    return path
+
+
+def test_a_finished_run_is_not_resumed_with_another_annotation_file(capsys, tmp_path, trained, protect):
+    protect(trained / "last.pth", trained / "best.pth", trained / "run.json")
+    other = _relabelled_ann(tmp_path)
+    line = assert_clean_error(_train(capsys, other, trained), trained, "annotation file", "--restart")
+    assert "another WORK_DIR" in line
+
+
+def test_a_relabelled_copy_with_the_same_size_and_mtime_is_another_annotation_file(capsys, corpus, tmp_path,
+                                                                                   trained, protect):
+    protect(trained / "last.pth")
+    import shutil
+
+    copy = tmp_path / "copy.pkl"
+    shutil.copy2(corpus["good_ann"], copy)
+    rc, out, err = _train(capsys, copy, trained)  # the same content: the same run (finished)
+    assert rc == 0 and "already holds the finished run" in out, out + err
+    data = pickle.loads(copy.read_bytes())
+    data["annotations"][0]["label"] = 9 if data["annotations"][0]["label"] != 9 else 8
+    st = copy.stat()
+    copy.write_bytes(pickle.dumps(data))
+    os.utime(copy, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert_clean_error(_train(capsys, copy, trained), trained, "annotation file")
+
+
+def test_a_finished_run_run_again_trains_nothing_and_changes_nothing(capsys, corpus, trained, protect):
+    protect(trained / "last.pth", trained / "best.pth")
+    rc, out, err = _train(capsys, corpus["good_ann"], trained)
+    assert rc == 0 and "already holds the finished run" in out and "resuming" not in out, out + err
+
+
+def test_another_config_is_refused_naming_the_key(capsys, corpus, trained, protect):
+    protect(trained / "last.pth")
+    line = assert_clean_error(_train(capsys, corpus["good_ann"], trained, "train.lr=0.05"), trained)
+    assert "train.lr" in line
+
+
+def test_load_from_into_an_existing_run_is_refused(capsys, corpus, trained, protect):
+    protect(trained / "last.pth", trained / "best.pth")
+    assert_clean_error(_train(capsys, corpus["good_ann"], trained, "--load-from", SHIPPED), trained, "LOAD_FROM")
+
+
+def test_load_from_the_work_dirs_own_best_is_refused(capsys, corpus, trained, protect):
+    protect(trained / "best.pth", trained / "last.pth")
+    assert_clean_error(_train(capsys, corpus["good_ann"], trained, "--load-from", trained / "best.pth"),
+                       trained / "best.pth", "input")
+
+
+def test_restart_moves_the_old_run_aside(capsys, tmp_path, trained):
+    old = (trained / "last.pth").read_bytes()
+    rc, out, err = _train(capsys, _relabelled_ann(tmp_path), trained, "--restart")
+    assert rc == 0, out + err
+    aside = [p for p in trained.parent.iterdir() if p.name.startswith("w.old-")]
+    assert len(aside) == 1 and (aside[0] / "last.pth").read_bytes() == old
+    assert (trained / "last.pth").read_bytes() != old
+
+
+def test_a_shipped_model_copied_in_as_last_pth_is_refused(capsys, corpus, tmp_path, protect):
+    import shutil
+
+    work = tmp_path / "w"
+    work.mkdir()
+    shutil.copy(SHIPPED, work / "last.pth")
+    protect(work / "last.pth")
+    line = assert_clean_error(_train(capsys, corpus["good_ann"], work), work)
+    assert "internal error" not in line and len(line) < 400
+
+
+def test_a_last_pth_of_another_architecture_is_one_short_line(capsys, corpus, trained, protect):
+    ckpt = torch.load(trained / "last.pth", weights_only=True)
+    ckpt["state_dict"] = {k: v[..., :1] if v.ndim > 1 else v for k, v in ckpt["state_dict"].items()}
+    ckpt["progress"]["epoch"] = 0
+    torch.save(ckpt, trained / "last.pth")
+    protect(trained / "last.pth")
+    line = assert_clean_error(_train(capsys, corpus["good_ann"], trained), trained / "last.pth")
+    assert len(line) < 400 and "shape" in line
+
+
+def test_a_relative_ann_file_means_the_current_folder(capsys, corpus, tmp_path, monkeypatch):
+    here = tmp_path / "elsewhere"
+    (here / "data").mkdir(parents=True)
+    small = _records(n=3)
+    (here / "data" / "x.pkl").write_bytes(pickle.dumps(small))
+    monkeypatch.chdir(here)
+    rc, out, err = run_tool(capsys, "test", CONFIG, "--checkpoint", SHIPPED, "--ann-file", "data/x.pkl",
+                            "--work-dir", "e")
+    assert rc == 0, err
+    scores = np.load(here / "e" / "scores.npz")
+    assert sorted(scores["names"]) == sorted(small["split"]["xview_val"])
+
+
+def test_overlapping_splits_are_a_warning_with_the_count(capsys, tmp_path):
+    data = _records()
+    data["split"]["xview_val"] = list(data["split"]["xview_val"]) + data["split"]["xview_train"][:2]
+    ann = tmp_path / "overlap.pkl"
+    ann.write_bytes(pickle.dumps(data))
+    rc, out, err = _train(capsys, ann, tmp_path / "w")
+    assert rc == 0, err
+    assert "warning: 2 of the 4 test samples" in err
+
+
+@pytest.mark.parametrize("case", ["repeated_in_split", "repeated_record"])
+def test_a_sample_named_twice_is_refused(capsys, tmp_path, case):
+    data = _records()
+    if case == "repeated_in_split":
+        data["split"]["xview_val"].append(data["split"]["xview_val"][0])
+    else:
+        twin = dict(data["annotations"][0])
+        data["annotations"].append(twin)
+    ann = tmp_path / f"{case}.pkl"
+    ann.write_bytes(pickle.dumps(data))
+    line = assert_clean_error(run_tool(capsys, "test", CONFIG, "--checkpoint", SHIPPED, "--ann-file", ann,
+                                       "--work-dir", tmp_path / "e"), ann)
+    assert "twice" in line or "repeats" in line

@@ -16,9 +16,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from extract.fileio import one_line, printable
 from pipeline.cli import ArgumentParser, run_cli
 from pipeline.convert import export_mmaction_2d
-from pipeline.store import open_store
+from pipeline.store import open_store, store_path
 
 
 def _main(argv=None) -> int:
@@ -28,14 +29,23 @@ def _main(argv=None) -> int:
     p.add_argument("out", type=Path, nargs="?", help="the file to write (mmaction2-2d)")
     a = p.parse_args(argv)
     if a.to == "store":
-        store = open_store(a.src)
-        print(f"{store.path}: {len(store)} samples, {store.index['rows']} person-frames, fields "
+        if a.out is not None:
+            raise ValueError(f"{a.out}: --to store writes the store beside SRC ({store_path(a.src)}); "
+                             f"OUT is for --to mmaction2-2d")
+        try:
+            store = open_store(a.src)
+        except OSError as e:  # its message would name the store's temp folder: name the files the user knows
+            if isinstance(e, FileNotFoundError) and not a.src.exists():
+                raise
+            raise ValueError(f"{a.src}: cannot build its sample store {store_path(a.src)} "
+                             f"({e.strerror or one_line(e)})") from None
+        print(f"{printable(str(store.path))}: {len(store)} samples, {store.index['rows']} person-frames, fields "
               f"{', '.join(store.arrays)}")
         return 0
     if a.out is None:
         raise ValueError("--to mmaction2-2d needs the output file: convert.py --to mmaction2-2d SRC OUT")
     n = export_mmaction_2d(a.src, a.out)
-    print(f"wrote {a.out} ({n} records, {a.to})")
+    print(f"wrote {printable(str(a.out))} ({n} records, {a.to})")
     return 0
 
 

@@ -28,13 +28,14 @@ def _main(argv=None) -> int:
     a = p.parse_args(argv)
     out = a.out if a.out is not None else a.checkpoint.with_suffix(".onnx")
 
+    from extract.fileio import printable
     from pipeline.onnx_export import export_onnx
 
     info = export_onnx(a.checkpoint, out, opset=a.opset, tolerance=TOLERANCE)  # ValueError (exit 2) above it
     shapes = "; ".join(f"{n} {tuple(s)}" for n, s in info["inputs"].items())
     print(f"max |logit difference| torch vs onnxruntime: {info['max_logit_diff']:.2e} (limit {TOLERANCE:g})")
-    print(f"wrote {out} ({info['bytes'] / 1e6:.2f} MB, opset {info['opset']}, {info['num_classes']} classes, "
-          f"inputs {shapes})")
+    print(f"wrote {printable(str(out))} ({info['bytes'] / 1e6:.2f} MB, opset {info['opset']}, "
+          f"{info['num_classes']} classes, inputs {shapes})")
     return 0
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from pipeline.extraction import ExtractConfig, parse_shard, run
 from pipeline.video_dataset import VideoExtractConfig, run_videos
 from pipeline.cli import ArgumentParser, run_cli
+from extract.fileio import printable
 
 SHOW = 20  # ignored files listed on the terminal (all of them are in OUT/ignored.json)
 
@@ -49,33 +50,41 @@ def _main(argv=None) -> int:
     if args.dataset == "videos":
         result = run_videos(VideoExtractConfig(data_root=args.data_root, out=args.out, workers=args.workers,
                                                shard=parse_shard(args.shard), keep_parts=args.keep_parts))
-        return _report(result, args.out)
-    cfg = ExtractConfig(dataset=args.dataset, data_root=args.data_root, out=args.out, pose=args.pose,
-                        workers=args.workers, shard=parse_shard(args.shard),
-                        pose_config=args.pose_config, pose_checkpoint=args.pose_checkpoint, limit=args.limit,
-                        min_frame_ratio=args.min_frame_ratio, keep_parts=args.keep_parts)
-    result = run(cfg)
+        root, what = args.data_root, "labelled clip"
+    else:
+        cfg = ExtractConfig(dataset=args.dataset, data_root=args.data_root, out=args.out, pose=args.pose,
+                            workers=args.workers, shard=parse_shard(args.shard),
+                            pose_config=args.pose_config, pose_checkpoint=args.pose_checkpoint, limit=args.limit,
+                            min_frame_ratio=args.min_frame_ratio, keep_parts=args.keep_parts)
+        result = run(cfg)
+        root, what = cfg.data_root, f"{cfg.dataset} sample"
+    for warning in result.warnings:
+        print(f"warning: {printable(warning)}")
     if result.ignored:
-        print(f"ignored {len(result.ignored)} file(s) under {cfg.data_root} that are no {cfg.dataset} sample "
-              f"(all in {cfg.out / 'ignored.json'}):")
+        print(f"ignored {len(result.ignored)} file(s) under {printable(str(root))} that are no {what} "
+              f"(all in {printable(str(args.out / 'ignored.json'))}):")
         for name, why in sorted(result.ignored.items())[:SHOW]:
-            print(f"  {name}: {why}")
-    return _report(result, cfg.out)
+            print(f"  {printable(name)}: {why}")
+    return _report(result, args.out)
 
 
 def _report(result, out: Path) -> int:
     print(f"extracted {len(result.done)}, already done {len(result.skipped)}, failed {len(result.failures)}")
     for name, reason in sorted(result.failures.items()):
-        print(f"  FAILED {name}: {reason}")
-    if result.merged:
-        print(f"wrote {result.merged}")
+        print(f"  FAILED {printable(name)}: {printable(reason)}")
+    if result.relabelled:
+        print(f"{result.relabelled} label(s) changed since the last run (the pose was not extracted again)")
+    if result.up_to_date:
+        print(f"up to date: {printable(str(result.merged))} already holds every sample with its current label")
+    elif result.merged:
+        print(f"wrote {printable(str(result.merged))}")
         report = result.merged.parent / "alignment_report.json"
         if report.exists() and result.done:
             summary = json.loads(report.read_text())["summary"]
             print("alignment vs Kinect: " + ", ".join(f"{k}={v:.3g}" for k, v in summary.items()))
-            print(f"per-clip report: {report}")
+            print(f"per-clip report: {printable(str(report))}")
     elif not result.pending:
-        print(f"every sample failed: {out / 'annotations.pkl'} not written")
+        print(f"every sample failed: {printable(str(out / 'annotations.pkl'))} not written")
     else:
         print(f"{result.pending} samples still pending in other shards; the last shard to finish merges "
               f"(or re-run without --shard)")

@@ -98,7 +98,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def _main(argv=None) -> int:
     args = parse_args(argv)
-    from extract.fileio import atomic_json_dump, check_output_file, refuse_overwriting_inputs
+    from extract.fileio import (atomic_json_dump, check_output_file, check_regular_output, printable,
+                                refuse_overwriting_inputs, refuse_same_outputs)
     from pipeline.inference import InferenceError, infer_video, summary_text
 
     for name in ("topk", "window", "stride", "pose_width", "pose_every", "workers", "max_seconds"):
@@ -106,20 +107,26 @@ def _main(argv=None) -> int:
         if value is not None and value <= 0:
             raise ValueError(f"--{name.replace('_', '-')} must be positive, got {value}")
     from pipeline.inference import DEFAULT_CHECKPOINT
-    from pipeline.live import is_live_source
+    from pipeline.live import check_live_log, is_live_source
 
     checkpoint = args.checkpoint or (DEFAULT_CHECKPOINT.with_suffix(".onnx") if args.backend == "onnx"
                                      else DEFAULT_CHECKPOINT)
-    refuse_overwriting_inputs([args.json, args.out, args.timeline_png], [args.video, checkpoint])
+    # every input (the video, the checkpoint or ONNX file, also the default one) against every output, by
+    # resolved path (links and `..` too); and no two outputs may be one file
+    outputs = {"--json": args.json, "--out": args.out, "--timeline-png": args.timeline_png}
+    refuse_overwriting_inputs(outputs.values(), [args.video, checkpoint])
+    refuse_same_outputs(outputs)
     live = args.live or is_live_source(args.video)
     if live and (args.out or args.timeline_png):
         raise ValueError("--out and --timeline-png are for files; live runs print labels and write --json lines")
     if not live and args.max_seconds is not None:
         raise ValueError("--max-seconds is for live runs (a camera, a stream or --live)")
-    if args.json and args.out and Path(args.json).resolve() == Path(args.out).resolve():
-        raise ValueError(f"{args.json}: --json and --out name the same file")
-    for out in (args.json, args.out, args.timeline_png):
+    for out in outputs.values():
         check_output_file(out)
+        if not live:  # written atomically: a rename over a device or a pipe would replace it
+            check_regular_output(out)
+    if live and args.json:
+        check_live_log(args.json)  # it appends: only to a file of live events it wrote, or a new one
     predictor = None
     if args.backend == "onnx":
         from pipeline.onnx_predictor import load_onnx_predictor
@@ -142,17 +149,15 @@ def _main(argv=None) -> int:
         draw_timeline(result.segments, result.frames / max(result.fps, 1e-6), args.timeline_png,
                       title=Path(args.video).name)
     print(summary_text(result, args.topk))
-    if args.json:
-        print(f"wrote {args.json}")
-    if args.out:
-        print(f"wrote {args.out}")
-    if args.timeline_png:
-        print(f"wrote {args.timeline_png}")
+    for out in outputs.values():
+        if out:
+            print(f"wrote {printable(out)}")
     return 0
 
 
 def _live(args, checkpoint, predictor) -> int:
     """A camera, a stream or a file played live: labels printed (and appended to --json) as they change."""
+    from extract.fileio import printable
     from pipeline.inference import DEFAULT_WINDOW, load_predictor
     from pipeline.live import LiveSource, run_live
 
@@ -162,9 +167,11 @@ def _live(args, checkpoint, predictor) -> int:
         torch.set_num_threads(1)  # the model thread shares the CPU with the pose stage, which must keep up
         predictor = load_predictor(checkpoint, args.device)
     source = LiveSource(args.video, max_width=args.pose_width)
-    print(f"live: {args.video} ({source.kind}, {source.width}x{source.height} at {source.fps:.1f} fps); "
+    print(f"live: {printable(args.video)} ({source.kind}, {source.width}x{source.height} at {source.fps:.1f} fps); "
           + ("Ctrl-C stops" if args.max_seconds is None else f"stopping after {args.max_seconds:g} s"), flush=True)
-    log = open(args.json, "a", encoding="utf-8") if args.json else None  # JSON lines, appended: nothing is lost
+    # JSON lines, appended (nothing is lost) to a file of live events or a new one (check_live_log)
+    created = bool(args.json) and not Path(args.json).exists()
+    log = open(args.json, "a", encoding="utf-8") if args.json else None
     try:
         run = run_live(source, predictor, window=args.window, stride=args.stride, max_seconds=args.max_seconds,
                        default_window=DEFAULT_WINDOW, workers=args.workers,
@@ -172,12 +179,14 @@ def _live(args, checkpoint, predictor) -> int:
     finally:
         if log is not None:
             log.close()
+            if created and os.path.isfile(args.json) and os.path.getsize(args.json) == 0:
+                os.unlink(args.json)  # failed before its start line: leave nothing behind
     s = run.summary()
     print(f"stopped by {s['stopped_by']} after {s['seconds']:.1f} s: {s['frames_processed']} of "
           f"{s['frames_captured']} frames processed ({s['dropped_ratio']:.0%} dropped), {s['label_changes']} label "
           f"change(s); latency median {s['latency_median_s']} s, p90 {s['latency_p90_s']} s")
     if args.json:
-        print(f"appended {args.json}")
+        print(f"appended {printable(args.json)}")
     return 0
 
 

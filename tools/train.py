@@ -22,9 +22,12 @@ def _main(argv=None) -> int:
     p.add_argument("--launcher", choices=["none", "pytorch"], default="none")
     p.add_argument("--load-from", type=Path, help="start from this checkpoint's weights (all but the classifier; "
                    "its architecture and joint layout are taken over)")
+    p.add_argument("--restart", action="store_true", help="the work dir holds another run (or this one, "
+                   "finished): move it aside to <work dir>.old-<time> (never deleted) and train afresh")
     args = p.parse_args(argv)
     cfg = config_from_args(args)
-    result = train(cfg, args.work_dir, args.launcher, load_from=args.load_from)
+    result = train(cfg, args.work_dir, args.launcher, load_from=args.load_from, restart=args.restart,
+                   config_path=Path(args.config))
     print(f"done: best test top-1 {result['best_top1']:.2%} at epoch {result['best_epoch']} "
           f"({result['epochs']} epochs, {result['elapsed_s'] / 60:.1f} min)")
     return 0
