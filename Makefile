@@ -96,7 +96,7 @@ test: $(STAMP) $(MMPOSE_STAMP) ## run the whole test suite
 	$(PY) -m pytest -q
 
 extract: $(STAMP) $(if $(filter mmpose,$(call lit,POSE)),$(MMPOSE_STAMP)) ## build $(OUT)/annotations.pkl from DATA_ROOT (DATASET=ntu60|ntu120|videos, POSE=mediapipe|mmpose|none)
-	$(PY) tools/extract.py --dataset $(call q,DATASET) --data-root $(call q,DATA_ROOT) --out $(call q,OUT) \
+	$(PY) tools/extract_dataset.py --dataset $(call q,DATASET) --data-root $(call q,DATA_ROOT) --out $(call q,OUT) \
 	  --pose $(call q,POSE) --workers $(call q,WORKERS) $(if $(call lit,SHARD),--shard $(call q,SHARD)) \
 	  $(if $(call lit,POSE_CONFIG),--pose-config $(call q,POSE_CONFIG)) \
 	  $(if $(call lit,POSE_CHECKPOINT),--pose-checkpoint $(call q,POSE_CHECKPOINT)) \

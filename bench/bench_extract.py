@@ -33,16 +33,16 @@ def main() -> None:
 
     from extract.align import DECODE_WIDTH, body_box
     from extract.backends import build_estimator
-    from pipeline.extraction import ExtractConfig, run
+    from pipeline.datasets.ntu.source import ExtractConfig, run
     from extract.video import iter_frames
-    from pipeline.annotations import build_ntu_record
+    from pipeline.datasets.ntu.source import build_ntu_record
 
     video = SAMPLE / f"{NAME}_rgb.avi"
     rec = build_ntu_record(SAMPLE / f"{NAME}.skeleton")
     est = build_estimator("mediapipe")
     from extract.multiperson import detect_poses
     from extract.video import probe_video
-    from pipeline.video_dataset import VideoExtractConfig, run_videos
+    from pipeline.datasets.videos import VideoExtractConfig, run_videos
 
     clip_frames = list(iter_frames(CLIP, max_width=960))
     clip_fps = probe_video(CLIP)["fps"]

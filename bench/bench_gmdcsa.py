@@ -59,7 +59,7 @@ def main() -> None:
     out = work / "extracted"
     t = time.perf_counter()
     if not (out / "annotations.pkl").exists():
-        subprocess.run([sys.executable, "tools/extract.py", "--dataset", "videos", "--data-root", str(folder),
+        subprocess.run([sys.executable, "tools/extract_dataset.py", "--dataset", "videos", "--data-root", str(folder),
                         "--out", str(out), "--workers", "1"], cwd=ROOT)
     extract_min = (time.perf_counter() - t) / 60
     data = safe_pickle_load(out / "annotations.pkl")

@@ -41,7 +41,7 @@ NTU = ROOT / "tests/data/ntu_sample/S001C001P001R001A001_rgb.avi"
 
 
 def _checkpoint(tmp: Path) -> tuple[Path, str]:
-    from pipeline.inference import DEFAULT_CHECKPOINT
+    from pipeline.inference.video import DEFAULT_CHECKPOINT
 
     if DEFAULT_CHECKPOINT.is_file():
         return DEFAULT_CHECKPOINT, "default"
@@ -50,7 +50,7 @@ def _checkpoint(tmp: Path) -> tuple[Path, str]:
 
     from models import build_model
     from pipeline.checkpoint import save_checkpoint
-    from pipeline.classes import class_names
+    from pipeline.data.classes import class_names
 
     cfg = Config.fromfile(str(ROOT / "configs/pggcn_nwucla_default.py")).to_dict()
     torch.manual_seed(0)
@@ -73,7 +73,7 @@ def _run(video: Path, checkpoint: Path, out_json: Path, *extra: str) -> tuple[fl
 def tracking_figures() -> dict:
     """Per clip and person: share of visible frames followed, identity switches (inference's own settings)."""
     from extract.track_metrics import follow_report
-    from pipeline.inference import open_video, track_people
+    from pipeline.inference.video import open_video, track_people
 
     out = {}
     for name, gt in json.loads(GT.read_text()).items():
@@ -95,8 +95,8 @@ def single_person_coverage(root: Path) -> dict | None:
     from extract.multiperson import assemble_tracks, detect_poses
     from extract.tracker import PoseTracker
     from extract.video import iter_frames
-    from pipeline.inference import MAX_POSE_WIDTH, open_video, track_people
-    from pipeline.windows import auto_pose_every
+    from pipeline.inference.video import MAX_POSE_WIDTH, open_video, track_people
+    from pipeline.inference.windows import auto_pose_every
 
     clips = sorted(root.glob("Subject */*/*.mp4"))
     if not clips:
@@ -172,7 +172,7 @@ def main() -> None:
                       f"{f['main_track_coverage']:.1%} of the frames, {f['tracks_per_clip']:.2f} tracks per clip")
         print(f"live: {LIVE_SECONDS} s at {LIVE_FPS} fps, {LIVE_SIZE[0]}x{LIVE_SIZE[1]} (torch, then ONNX) ...", flush=True)
         video = live_input(tmp / "live.mp4")
-        from pipeline.onnx_export import export_onnx
+        from pipeline.inference.onnx_export import export_onnx
 
         onnx_path = tmp / "model.onnx"
         export_onnx(ckpt, onnx_path)

@@ -5,7 +5,7 @@ ours / peer so both see the same machine load, and medians are compared. The pee
 (.bench_venvs/mmaction2, built on first use; mmaction2 is not a project dependency).
 
 It also times our model's inference in torch against its ONNX export in onnxruntime (the torch-free
-deployment path, pipeline/onnx_predictor.py), same inputs, eval mode, alternating rounds, medians:
+deployment path, pipeline/inference/onnx_predictor.py), same inputs, eval mode, alternating rounds, medians:
 `ours_infer_torch_vs_onnxruntime`. `python -m bench.bench_model --onnx-only` runs just that (no peer venv)
 and adds it to the existing bench/results/model.json.
 """
@@ -98,7 +98,7 @@ def ours_torch_vs_onnxruntime(rounds: int = 7) -> dict:
     import numpy as np
     import onnxruntime as ort
 
-    from pipeline.onnx_export import trace_to_onnx
+    from pipeline.inference.onnx_export import trace_to_onnx
 
     torch.manual_seed(0)
     model = build_model(dict(num_classes=60)).eval()

@@ -56,7 +56,7 @@ def two_body_file(path: Path) -> Path:
 
 
 def build_tree(n: int) -> Path:
-    from pipeline.ntu_names import missing_skeletons
+    from pipeline.datasets.ntu.names import missing_skeletons
 
     root = WORK / f"root_{n}"
     skel = root / "nturgb+d_skeletons"
@@ -135,7 +135,7 @@ def run_measured(cmd: list[str], **kw) -> tuple[float, float, subprocess.Complet
 OPEN = """
 import json, sys, time
 from pipeline.config import load_config
-from pipeline.dataset import SkeletonDataset
+from pipeline.data.dataset import SkeletonDataset
 cfg = load_config(sys.argv[2])
 t = time.perf_counter()
 ds = SkeletonDataset(sys.argv[1], "xsub_train", cfg.train_pipeline, use_store=sys.argv[3] == "store")
@@ -147,7 +147,7 @@ print(json.dumps(dict(open_s=round(sec, 2), rss_mb=round(rss, 1), samples=len(ds
 RANKS = """
 import json, os, sys, torch, torch.distributed as dist
 from pipeline.config import load_config
-from pipeline.dataset import EpochSampler, SkeletonDataset
+from pipeline.data.dataset import EpochSampler, SkeletonDataset
 
 def smaps():
     vals = {}
@@ -189,7 +189,7 @@ SPEED = """
 import json, sys, time, torch
 from models import build_model
 from pipeline.config import load_config
-from pipeline.dataset import EpochSampler, SkeletonDataset
+from pipeline.data.dataset import EpochSampler, SkeletonDataset
 torch.set_num_threads(2)
 cfg = load_config(sys.argv[2])
 ds = SkeletonDataset(sys.argv[1], "xsub_train", cfg.train_pipeline)

@@ -42,7 +42,7 @@ def ground_truth(root: Path) -> dict[str, list[tuple[str, float, float]]]:
 def main() -> None:
     import numpy as np
 
-    from pipeline.inference import infer_video, load_predictor
+    from pipeline.inference.video import infer_video, load_predictor
 
     root = ROOT.parent / "shared/data/gmdcsa24" if len(sys.argv) < 2 else Path(sys.argv[1])
     folds = ROOT / "work_dirs/bench_gmdcsa"

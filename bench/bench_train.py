@@ -23,8 +23,8 @@ def main() -> None:
 
     from models import build_model
     from pipeline.config import load_config
-    from pipeline.dataset import ensure_annotations
-    from pipeline.training import TRAIN_DEFAULTS, build_loaders
+    from pipeline.engine.annotation_file import ensure_annotations
+    from pipeline.engine.trainer import TRAIN_DEFAULTS, build_loaders
 
     cfg = load_config(CONFIG)
     loader, _ = build_loaders(cfg, ensure_annotations(cfg))

@@ -1,6 +1,6 @@
 """`make check-mmaction2-export`: our 2D pose, exported by tools/convert.py, loads in mmaction2's own PoseDataset.
 
-Extracts the real NTU sample with MediaPipe (pipeline/extraction.py), converts the annotation file with
+Extracts the real NTU sample with MediaPipe (pipeline/datasets/runner.py), converts the annotation file with
 `tools/convert.py --to mmaction2-2d`, then in the peer venv that `make bench-model` builds (mmaction2 1.2.0,
 not a project dependency) builds mmaction2's PoseDataset with its standard 2D skeleton test pipeline
 (UniformSampleFrames, PoseDecode, PoseCompact, Resize, GeneratePoseTarget, FormatShape, PackActionInputs) and
@@ -45,7 +45,7 @@ print(json.dumps(dict(samples=len(ds), inputs_shape=list(sample['inputs'].shape)
 
 
 def main() -> None:
-    from pipeline.extraction import ExtractConfig, run
+    from pipeline.datasets.ntu.source import ExtractConfig, run
 
     peer = ensure_peer()
     with tempfile.TemporaryDirectory() as tmp:

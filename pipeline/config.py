@@ -26,6 +26,7 @@ def project_root() -> Path:
 
 
 ROOT = project_root()
+RESOURCES = Path(__file__).resolve().parent / "resources"  # package data: class lists, NTU sample lists
 REQUIRED_KEYS = ("dataset", "ann_file", "train_split", "test_split", "model", "train_pipeline", "test_pipeline")
 
 

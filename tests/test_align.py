@@ -9,8 +9,9 @@ import pytest
 
 from extract.align import body_box, estimate_sample_pose
 from extract.backends import build_estimator
-from pipeline.extraction import ExtractConfig, run
-from pipeline.annotations import build_ntu_record, load_annotations
+from pipeline.datasets.ntu.source import ExtractConfig, run
+from pipeline.data.annotations import load_annotations
+from pipeline.datasets.ntu.source import build_ntu_record
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "tests/data/ntu_sample"
@@ -96,7 +97,7 @@ KILL_SCRIPT = r"""
 import os, sys
 from pathlib import Path
 sys.path.insert(0, os.getcwd())
-from pipeline.extraction import ExtractConfig, run
+from pipeline.datasets.ntu.source import ExtractConfig, run
 done = []
 def pose(video, record):
     if len(done) == 2:

@@ -37,6 +37,73 @@ def test_imports_go_one_way():
     assert not wrong, "imports against the layer order:\n" + "\n".join(wrong)
 
 
+# Inside pipeline/: four packages by job on a ground floor (config, cli, checkpoint) they all share.
+GROUND = {"config", "cli", "checkpoint"}
+MAY_NOT = {  # package -> the pipeline packages it may not import
+    "ground": {"data", "datasets", "engine", "inference"},
+    "data": {"datasets", "engine", "inference"},
+    "datasets": {"engine", "inference"},
+    "inference": {"engine"},
+    "engine": set(),
+}
+
+
+def _pipeline_imports(path: Path) -> list[tuple[int, str]]:
+    """(line, module under pipeline) of every import of a pipeline module in the file, relative ones resolved."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    here = path.relative_to(ROOT).with_suffix("").parts
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, a.name) for a in node.names if a.name.startswith("pipeline.")]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = ".".join(here[:len(here) - node.level])
+                module = f"{base}.{node.module}" if node.module else base
+            else:
+                module = node.module or ""
+            if module == "pipeline":
+                found += [(node.lineno, f"pipeline.{a.name}") for a in node.names]
+            elif module.startswith("pipeline."):
+                found.append((node.lineno, module))
+    return found
+
+
+def _package_of(module_parts: tuple[str, ...]) -> str:
+    return module_parts[1] if len(module_parts) > 2 else "ground"
+
+
+def test_pipeline_packages_keep_their_floors():
+    """data reads data; datasets build it; the engine trains and evaluates; inference never needs the engine."""
+    wrong = []
+    for path in sorted((ROOT / "pipeline").rglob("*.py")):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        if parts[-1] == "__init__":
+            parts = parts[:-1] + ("__init__",)
+        own = _package_of(parts)
+        for line, module in _pipeline_imports(path):
+            target = _package_of(tuple(module.split(".")) + (("x",) if module.count(".") == 1 else ()))
+            if module.count(".") == 1 and module.split(".")[1] in MAY_NOT:
+                target = module.split(".")[1]
+            if target in MAY_NOT[own]:
+                wrong.append(f"{path.relative_to(ROOT)}:{line} imports {module} ({own} may not import {target})")
+    assert not wrong, "imports across the pipeline floors:\n" + "\n".join(wrong)
+
+
+def test_pipeline_root_holds_only_the_ground_floor():
+    modules = {p.stem for p in (ROOT / "pipeline").glob("*.py")} - {"__init__"}
+    assert modules == GROUND, f"pipeline/ root should hold only {sorted(GROUND)}: {sorted(modules - GROUND)}"
+
+
+def test_tools_need_no_path_tricks():
+    """No tool edits sys.path, and none shadows a package (python puts the script's folder first on sys.path)."""
+    packages = {"models", "extract", "pipeline", "bench", "tests"}
+    for path in sorted((ROOT / "tools").glob("*.py")):
+        assert path.stem not in packages, f"{path.name} shadows the {path.stem} package"
+        text = path.read_text()
+        assert "sys.path" not in text and "_toolpath" not in text, f"{path.name} edits sys.path"
+
+
 def test_models_need_only_torch_numpy_and_the_registry():
     allowed = {"torch", "numpy", "mmengine", "__future__", "dataclasses", "typing", "math", "copy", "functools", "importlib", "sys"}
     odd = []
@@ -70,7 +137,7 @@ def test_a_plain_pip_install_works_outside_the_source_tree(tmp_path):
     assert proc.returncode == 0, proc.stderr
     wheel = next(wheels.glob("pggcn-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
-    for needed in ("models/pggcn.py", "extract/multiperson.py", "pipeline/training.py",
+    for needed in ("models/pggcn.py", "extract/multiperson.py", "pipeline/engine/trainer.py",
                    "pipeline/resources/NTU_RGBD120_samples_with_missing_skeletons.txt",
                    "pipeline/resources/ntu120_classes.txt"):
         assert needed in names, needed
@@ -78,7 +145,7 @@ def test_a_plain_pip_install_works_outside_the_source_tree(tmp_path):
     zipfile.ZipFile(wheel).extractall(target)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    code = ("import pipeline, pipeline.config as c, pipeline.ntu_names as n, pipeline.classes as k;"
+    code = ("import pipeline, pipeline.config as c, pipeline.datasets.ntu.names as n, pipeline.data.classes as k;"
             "print(pipeline.__file__); print(c.ROOT); print(len(n.missing_skeletons('ntu120')));"
             "print(len(k.class_names('ntu120')))")
     env = {"PYTHONPATH": str(target), "PGGCN_HOME": str(ROOT), "PATH": "/usr/bin:/bin"}

@@ -237,7 +237,7 @@ def test_code_execution_checkpoint_refused_by_eval(capsys, corpus, protect, tmp_
 
 @pytest.mark.parametrize("name", CODE_CASES + ["evil_scoped_ckpt"])
 def test_load_model_never_imports_a_type_from_a_file(corpus, name):
-    from pipeline.checkpoint import load_model
+    from pipeline.inference.checkpoint_model import load_model
 
     with pytest.raises(ValueError, match="unknown"):
         load_model(corpus[name])
@@ -246,7 +246,7 @@ def test_load_model_never_imports_a_type_from_a_file(corpus, name):
 
 def test_registry_lookup_is_scoped_and_never_imports():
     from models import MODELS, build_model
-    from pipeline.transforms import TRANSFORMS, build_pipeline
+    from pipeline.data.transforms import TRANSFORMS, build_pipeline
 
     assert MODELS.scope == "pggcn" and TRANSFORMS.scope == "pggcn"
     for bad in ("os.system", "subprocess.Popen", "mmengine.Config", "builtins.eval", None, 3, ["PGGCN"]):
@@ -330,7 +330,7 @@ def test_infer_video_never_writes_over_its_input(capsys, corpus, protect, flag):
 
 
 def test_infer_video_never_writes_over_its_checkpoint(capsys, corpus, protect, tmp_path, monkeypatch):
-    from pipeline import inference
+    from pipeline.inference import video as inference
 
     ckpt = tmp_path / "model.pth"
     ckpt.write_bytes(SHIPPED.read_bytes())
@@ -395,7 +395,7 @@ def extracted(tmp_path, capsys) -> Path:
     """An OUT folder holding a good annotations.pkl from the real sample."""
     root = _ntu_root(tmp_path, {SKELETON.name: SKELETON.read_bytes()})
     out = tmp_path / "out"
-    assert run_tool(capsys, "extract", "--dataset", "ntu60", "--data-root", root, "--out", out, "--pose", "none")[0] == 0
+    assert run_tool(capsys, "extract_dataset", "--dataset", "ntu60", "--data-root", root, "--out", out, "--pose", "none")[0] == 0
     return out
 
 
@@ -406,7 +406,7 @@ def test_extract_without_valid_samples_keeps_the_old_annotations(capsys, tmp_pat
     files = {} if content == "empty" else {"drink water.skeleton": SKELETON.read_bytes(),
                                            "S001C001P001R001A001.txt": b"x", "S999C001P001R001A001.skeleton": b"1"}
     root = _ntu_root(tmp_path / "other", files)
-    result = run_tool(capsys, "extract", "--dataset", "ntu60", "--data-root", root, "--out", extracted, "--pose", "none")
+    result = run_tool(capsys, "extract_dataset", "--dataset", "ntu60", "--data-root", root, "--out", extracted, "--pose", "none")
     line = assert_clean_error(result, root / "nturgb+d_skeletons")
     if content == "badly_named":
         assert "3 file(s) ignored" in line and "not an NTU sample name" in line
@@ -416,7 +416,7 @@ def test_extract_lists_the_files_it_skips(capsys, tmp_path):
     root = _ntu_root(tmp_path, {SKELETON.name: SKELETON.read_bytes(), "notes.skeleton": b"",
                                 "S001C002P005R002A008.skeleton": SKELETON.read_bytes()})
     out = tmp_path / "out"
-    rc, stdout, _ = run_tool(capsys, "extract", "--dataset", "ntu60", "--data-root", root, "--out", out, "--pose", "none")
+    rc, stdout, _ = run_tool(capsys, "extract_dataset", "--dataset", "ntu60", "--data-root", root, "--out", out, "--pose", "none")
     assert rc == 0
     assert "notes.skeleton: not an NTU sample name" in stdout
     assert "S001C002P005R002A008.skeleton: on the dataset authors' list" in stdout
@@ -428,14 +428,14 @@ def test_extract_never_replaces_annotations_with_fewer_samples(capsys, tmp_path,
     root = _ntu_root(tmp_path, two)
     out = tmp_path / "out"
     args = ["--dataset", "ntu60", "--data-root", root, "--out", out, "--pose", "none", "--keep-parts"]
-    assert run_tool(capsys, "extract", *args)[0] == 0
+    assert run_tool(capsys, "extract_dataset", *args)[0] == 0
     protect(out / "annotations.pkl")
-    result = run_tool(capsys, "extract", *args, "--limit", "1")
+    result = run_tool(capsys, "extract_dataset", *args, "--limit", "1")
     assert_clean_error(result, out / "annotations.pkl")
 
 
 def test_alignment_report_keeps_samples_from_before_a_resume(tmp_path):
-    from pipeline.extraction import ExtractConfig, run
+    from pipeline.datasets.ntu.source import ExtractConfig, run
 
     names = [SKELETON.name, "S001C002P001R001A001.skeleton", "S001C003P001R001A001.skeleton"]
     root = _ntu_root(tmp_path, {n: SKELETON.read_bytes() for n in names})
@@ -480,7 +480,7 @@ def test_an_rgb_video_much_shorter_than_its_skeleton_fails_the_sample(capsys, tm
     root = _ntu_root(tmp_path, {SKELETON.name: SKELETON.read_bytes()})
     _truncated_avi(root / "nturgb+d_rgb" / "S001C001P001R001A001_rgb.avi", frames)
     out = tmp_path / "out"
-    rc, stdout, err = run_tool(capsys, "extract", "--dataset", "ntu60", "--data-root", root, "--out", out)
+    rc, stdout, err = run_tool(capsys, "extract_dataset", "--dataset", "ntu60", "--data-root", root, "--out", out)
     assert rc == 1 and "Traceback" not in stdout + err
     reason = json.loads((out / "parts" / "S001C001P001R001A001.failed").read_text())["reason"]
     assert f"only {frames} of the skeleton's 103 frames" in reason and "_rgb.avi" in reason
@@ -614,24 +614,24 @@ def test_render_heatmaps_frame_out_of_range(capsys, extracted, tmp_path):
 
 
 def test_extract_corrupt_part_at_merge_is_removed_and_reported(capsys, tmp_path):
-    from pipeline.extraction import ExtractConfig, run
+    from pipeline.datasets.ntu.source import ExtractConfig, run
 
     names = [SKELETON.name, "S001C002P001R001A001.skeleton"]
     root = _ntu_root(tmp_path, {n: SKELETON.read_bytes() for n in names})
     out = tmp_path / "out"
     run(ExtractConfig(dataset="ntu60", data_root=root, out=out, shard=(0, 2)), progress=False)
     (out / "parts" / "S001C002P001R001A001.pkl").write_bytes(b"garbage from another shard")  # shard 1's part
-    result = run_tool(capsys, "extract", "--dataset", "ntu60", "--data-root", root, "--out", out, "--pose", "none",
+    result = run_tool(capsys, "extract_dataset", "--dataset", "ntu60", "--data-root", root, "--out", out, "--pose", "none",
                       "--shard", "0/2")
     assert_clean_error(result, "S001C002P001R001A001.pkl", "run the same command again")
     assert not (out / "annotations.pkl").exists()
-    rc, _, _ = run_tool(capsys, "extract", "--dataset", "ntu60", "--data-root", root, "--out", out, "--pose", "none")
+    rc, _, _ = run_tool(capsys, "extract_dataset", "--dataset", "ntu60", "--data-root", root, "--out", out, "--pose", "none")
     assert rc == 0 and (out / "annotations.pkl").exists()
 
 
 def test_extract_out_that_is_a_file(capsys, corpus, tmp_path):
     root = _ntu_root(tmp_path, {SKELETON.name: SKELETON.read_bytes()})
-    assert_clean_error(run_tool(capsys, "extract", "--dataset", "ntu60", "--data-root", root, "--out",
+    assert_clean_error(run_tool(capsys, "extract_dataset", "--dataset", "ntu60", "--data-root", root, "--out",
                                 corpus["a_file"], "--pose", "none"), corpus["a_file"])
 
 
@@ -641,13 +641,13 @@ def test_extract_out_that_is_a_file(capsys, corpus, tmp_path):
 def test_a_folder_named_like_a_skeleton_file(capsys, tmp_path):
     root = _ntu_root(tmp_path, {SKELETON.name: SKELETON.read_bytes()})
     (root / "nturgb+d_skeletons" / "S001C002P001R001A001.skeleton").mkdir()
-    rc, stdout, _ = run_tool(capsys, "extract", "--dataset", "ntu60", "--data-root", root, "--out", tmp_path / "o",
+    rc, stdout, _ = run_tool(capsys, "extract_dataset", "--dataset", "ntu60", "--data-root", root, "--out", tmp_path / "o",
                              "--pose", "none")
     assert rc == 0 and "S001C002P001R001A001.skeleton: not a file" in stdout
 
 
 def test_a_huge_frame_count_allocates_nothing_and_names_the_file(tmp_path):
-    from pipeline.ntu_skeleton import read_skeleton
+    from pipeline.datasets.ntu.skeleton import read_skeleton
 
     path = tmp_path / "S001C001P001R001A001.skeleton"
     path.write_text("1000000000000\n0\n0\n")
@@ -671,13 +671,13 @@ def test_extract_bad_arguments(capsys, tmp_path, monkeypatch, args, env, words):
     root = _ntu_root(tmp_path, {SKELETON.name: SKELETON.read_bytes()})
     for k, v in env.items():
         monkeypatch.setenv(k, v)
-    result = run_tool(capsys, "extract", "--dataset", "ntu60", "--data-root", root, "--out", tmp_path / "o",
+    result = run_tool(capsys, "extract_dataset", "--dataset", "ntu60", "--data-root", root, "--out", tmp_path / "o",
                       "--pose", "none", *args)
     assert_clean_error(result, words)
 
 
 def test_extract_missing_data_root(capsys, tmp_path):
-    result = run_tool(capsys, "extract", "--dataset", "ntu60", "--data-root", tmp_path / "nope", "--out", tmp_path / "o")
+    result = run_tool(capsys, "extract_dataset", "--dataset", "ntu60", "--data-root", tmp_path / "nope", "--out", tmp_path / "o")
     assert_clean_error(result, tmp_path / "nope")
 
 
@@ -705,7 +705,7 @@ def test_stale_temp_files_of_a_killed_run_are_removed(capsys, tmp_path):
     alive = out / f".annotations.pkl.{_HOST}-{os.getpid()}.live.tmp"  # a writer still at work
     for p in (dead, dead_part, alive):
         p.write_bytes(b"half")
-    assert run_tool(capsys, "extract", "--dataset", "ntu60", "--data-root", root, "--out", out, "--pose", "none")[0] == 0
+    assert run_tool(capsys, "extract_dataset", "--dataset", "ntu60", "--data-root", root, "--out", out, "--pose", "none")[0] == 0
     assert not dead.exists() and not dead_part.exists() and alive.exists()
 
 
@@ -812,11 +812,11 @@ def _table(root: Path, rows: list[tuple[str, str]], bom: bool = False, crlf: boo
 
 
 def _extract_videos(capsys, root: Path, out: Path, *extra):
-    return run_tool(capsys, "extract", "--dataset", "videos", "--data-root", root, "--out", out, *extra)
+    return run_tool(capsys, "extract_dataset", "--dataset", "videos", "--data-root", root, "--out", out, *extra)
 
 
 def _labels(ann: Path) -> dict[str, str]:
-    from pipeline.annotations import load_annotations
+    from pipeline.data.annotations import load_annotations
 
     data = load_annotations(ann)
     return {r["frame_dir"]: data["label_names"][r["label"]] for r in data["annotations"]}
@@ -853,7 +853,7 @@ def test_a_path_outside_the_folder_is_refused(capsys, tmp_path, clip_sources):
 
 @pytest.mark.parametrize("bom, crlf", [(True, False), (False, True), (True, True)])
 def test_labels_csv_from_a_spreadsheet_is_read(tmp_path, bom, crlf):
-    from pipeline.video_dataset import discover
+    from pipeline.datasets.videos import discover
 
     root = tmp_path / "clips"
     root.mkdir()
@@ -864,7 +864,7 @@ def test_labels_csv_from_a_spreadsheet_is_read(tmp_path, bom, crlf):
 
 
 def test_clips_outside_any_label_folder_are_listed(capsys, tmp_path):
-    from pipeline.video_dataset import discover
+    from pipeline.datasets.videos import discover
 
     root = tmp_path / "clips"
     (root / "wave").mkdir(parents=True)
@@ -884,7 +884,7 @@ def test_a_second_extraction_into_the_same_out_is_refused(capsys, tmp_path, clip
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import sys, time
         sys.path.insert(0, {str(ROOT)!r})
-        from pipeline.outlock import hold_lock
+        from pipeline.datasets.lock import hold_lock
         with hold_lock({str(out / '.extract-0-of-1.lock')!r}, 'x'):
             print('held', flush=True)
             time.sleep(60)
@@ -902,7 +902,7 @@ def test_a_second_extraction_into_the_same_out_is_refused(capsys, tmp_path, clip
 @pytest.fixture(scope="module")
 def extracted_clips(tmp_path_factory, clip_sources):
     """A complete videos run over labels.csv (4 clips, 2 labels); its pose parts are gone after the merge."""
-    from pipeline.video_dataset import VideoExtractConfig, run_videos
+    from pipeline.datasets.videos import VideoExtractConfig, run_videos
 
     root = tmp_path_factory.mktemp("day") / "clips"
     root.mkdir()
@@ -927,7 +927,7 @@ def _copy_run(src_root: Path, src_out: Path, tmp_path: Path) -> tuple[Path, Path
 def test_a_corrected_label_reaches_annotations_without_a_new_pose_run(capsys, tmp_path, extracted_clips,
                                                                       monkeypatch):
     root, out = _copy_run(*extracted_clips, tmp_path)
-    import pipeline.video_dataset as vd
+    import pipeline.datasets.videos as vd
 
     monkeypatch.setattr(vd, "clip_record", lambda *a, **k: pytest.fail("the pose ran again"))
     before = (out / "annotations.pkl").read_bytes()
@@ -939,7 +939,7 @@ def test_a_corrected_label_reaches_annotations_without_a_new_pose_run(capsys, tm
     assert "1 label(s) changed" in stdout
     labels = _labels(out / "annotations.pkl")
     assert labels == {"clip0": "squat", "clip1": "squat", "clip2": "stretch", "clip3": "squat"}
-    from pipeline.store import open_store  # the store follows the file
+    from pipeline.data.store import open_store  # the store follows the file
 
     store = open_store(out / "annotations.pkl", build=False)
     assert store is not None and [store.label_names[i] for i in store.labels] == [labels[n] for n in store.names]
@@ -954,8 +954,8 @@ def test_a_clip_dropped_from_labels_csv_does_not_shrink_the_annotations(capsys, 
 
 
 def test_a_damaged_video_part_is_removed_and_reported(capsys, tmp_path, clip_sources):
-    from pipeline.extraction import part_path
-    from pipeline.video_dataset import clip_key
+    from pipeline.datasets.runner import part_path
+    from pipeline.datasets.videos import clip_key
 
     root = tmp_path / "clips"
     (root / "wave").mkdir(parents=True)

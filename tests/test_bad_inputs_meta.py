@@ -48,7 +48,7 @@ def _pipeline(obj) -> list:
 
 @pytest.fixture(scope="module")
 def onnx_file(tmp_path_factory) -> Path:
-    from pipeline.onnx_export import export_onnx
+    from pipeline.inference.onnx_export import export_onnx
 
     out = tmp_path_factory.mktemp("onnx") / "nwucla.onnx"
     export_onnx(SHIPPED, out, verify=False)
@@ -236,8 +236,8 @@ def test_eval_error_escapes_a_sample_name(capsys, tmp_path):
 
 
 def _fake_result(video: str, names: list[str]):
-    from pipeline.timeline import segments
-    from pipeline.video_result import InferenceResult
+    from pipeline.inference.timeline import segments
+    from pipeline.inference.result import InferenceResult
 
     k = len(names)
     wp = np.full((2, k), 1.0 / k)
@@ -252,7 +252,7 @@ def _fake_result(video: str, names: list[str]):
 
 
 def test_infer_video_prints_class_names_escaped_and_writes_them_exactly(capsys, tmp_path, monkeypatch):
-    from pipeline import inference
+    from pipeline.inference import video as inference
 
     names = [EVIL] + [f"class {i}" for i in range(1, 10)]
     video = tmp_path / f"clip{EVIL}.mp4"
@@ -269,7 +269,8 @@ def test_infer_video_prints_class_names_escaped_and_writes_them_exactly(capsys, 
 
 
 def test_live_prints_labels_escaped(capsys, tmp_path, monkeypatch):
-    from pipeline import live, onnx_predictor
+    from pipeline.inference import live
+    from pipeline.inference import onnx_predictor
 
     class FakeSource:
         kind, width, height, fps = "file", 64, 48, 10.0
@@ -334,8 +335,8 @@ def test_checkpoint_class_names_are_bounded(capsys, tmp_path, protect, case):
 
 @pytest.mark.parametrize("names", [["a" * 201] + ["b"] * 9, [f"c{i}" for i in range(10_001)]], ids=["long", "many"])
 def test_onnx_class_names_are_bounded(onnx_file, tmp_path, names):
-    from pipeline.onnx_predictor import load_onnx_predictor
-    from pipeline.predictor import InferenceError
+    from pipeline.inference.onnx_predictor import load_onnx_predictor
+    from pipeline.inference.predictor import InferenceError
 
     path = _onnx_variant(onnx_file, tmp_path / "names.onnx", class_names=names)
     with pytest.raises(InferenceError, match="at most") as e:
@@ -368,7 +369,7 @@ def test_export_refuses_a_checkpoint_with_a_long_class_name(capsys, tmp_path, pr
     (dict(type="RandomRotate", max_deg=1e9), "max_deg"),
 ])
 def test_every_transform_number_is_bounded_at_build_time(step, word):
-    from pipeline.transforms import build_pipeline
+    from pipeline.data.transforms import build_pipeline
 
     with pytest.raises(ValueError, match=re.escape(word)):
         build_pipeline([step])
@@ -384,7 +385,7 @@ PIPELINE_CASES = {
 
 @pytest.mark.parametrize("case", PIPELINE_CASES)
 def test_checkpoint_pipeline_numbers_are_bounded_at_load(tmp_path, case):
-    from pipeline.checkpoint import load_model
+    from pipeline.inference.checkpoint_model import load_model
 
     ckpt = _ckpt(tmp_path, case, PIPELINE_CASES[case])
     with pytest.raises(ValueError) as e:
@@ -408,8 +409,8 @@ def test_infer_video_refuses_a_checkpoint_pipeline_without_skeleton(capsys, tmp_
     ([dict(type="SelectSkeleton", test_mode=True)], "PackInputs"),
 ], ids=["empty", "clip_len", "no_skeleton"])
 def test_onnx_pipeline_is_checked_at_load(onnx_file, tmp_path, pipeline, word):
-    from pipeline.onnx_predictor import load_onnx_predictor
-    from pipeline.predictor import InferenceError
+    from pipeline.inference.onnx_predictor import load_onnx_predictor
+    from pipeline.inference.predictor import InferenceError
 
     path = _onnx_variant(onnx_file, tmp_path / "pipe.onnx", test_pipeline=pipeline)
     with pytest.raises(InferenceError, match=re.escape(word)) as e:
@@ -429,7 +430,8 @@ def test_infer_video_refuses_an_onnx_file_with_an_empty_pipeline(capsys, onnx_fi
 @pytest.fixture
 def no_work(monkeypatch):
     """Any video or live work started fails the test's run (the refusal must come before it)."""
-    from pipeline import inference, live
+    from pipeline.inference import video as inference
+    from pipeline.inference import live
 
     def refuse(*a, **k):
         raise RuntimeError("work started")
@@ -457,7 +459,7 @@ def test_live_json_never_appends_to_a_file_it_did_not_write(capsys, tmp_path, pr
 
 
 def test_live_json_appends_to_a_new_file_or_one_of_live_events(tmp_path):
-    from pipeline.live import LIVE_TOOL, check_live_log
+    from pipeline.inference.live import LIVE_TOOL, check_live_log
 
     start = dict(event="start", tool=LIVE_TOOL, source="0", kind="camera", fps=30.0, classes=["a"])
     own = tmp_path / "own.jsonl"
@@ -551,7 +553,7 @@ def test_convert_to_store_in_a_folder_it_cannot_write(capsys):
 
 @pytest.mark.skipif(not UNWRITABLE.is_dir(), reason="needs Linux /proc")
 def test_timeline_and_export_name_their_output_when_it_cannot_be_written(capsys):
-    from pipeline.timeline import draw_timeline
+    from pipeline.inference.timeline import draw_timeline
 
     png = UNWRITABLE / "timeline.png"
     with pytest.raises(ValueError) as e:

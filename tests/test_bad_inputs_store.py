@@ -19,7 +19,7 @@ import pytest
 from _tools import run_tool
 from test_bad_inputs import CONFIG, assert_clean_error, protect  # noqa: F401 (protect: a fixture)
 
-from pipeline.store import COLUMN_FILES, _index_digest, store_path
+from pipeline.data.store import COLUMN_FILES, _index_digest, store_path
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "checkpoints" / "pggcn_nwucla_default.pth"

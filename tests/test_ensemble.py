@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.ensemble import fuse
+from pipeline.engine.ensemble import fuse
 
 ROOT = Path(__file__).resolve().parents[1]
 

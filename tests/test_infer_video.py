@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline.inference import label_per_frame, pick_persons, plan_windows
+from pipeline.inference.video import label_per_frame, pick_persons, plan_windows
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data"
@@ -54,7 +54,7 @@ def checkpoint(workdir) -> Path:
     import torch
 
     from models import build_model
-    from pipeline.classes import class_names
+    from pipeline.data.classes import class_names
 
     torch.manual_seed(0)
     cfg = _nwucla_config()
@@ -149,7 +149,7 @@ def test_one_person_ntu_clip(ntu_run):
 
 
 def test_json_schema(ntu_run, arm_run):
-    from pipeline.classes import class_names
+    from pipeline.data.classes import class_names
 
     names = class_names("nwucla")
     for out in (ntu_run[1], arm_run[1]):
@@ -216,7 +216,7 @@ def test_a_two_person_model_sees_the_pair_together(workdir):
     import torch
 
     from models import build_model
-    from pipeline.classes import class_names
+    from pipeline.data.classes import class_names
 
     cfg = _nwucla_config()
     cfg["test_pipeline"] = [dict(t, num_person=2) if t["type"] == "PackInputs" else t for t in cfg["test_pipeline"]]
@@ -310,7 +310,7 @@ def test_not_a_checkpoint(workdir, short_clip):
 def test_checkpoint_of_another_model(workdir, short_clip):
     """Weights of a bigger model under a config that describes the small one: keys/shapes do not fit."""
     from models import build_model
-    from pipeline.classes import class_names
+    from pipeline.data.classes import class_names
 
     cfg = _nwucla_config()
     big = build_model(dict(cfg["model"], branch_channels=[16, 32], main_channels=[32, 32]))

@@ -14,7 +14,8 @@ import pytest
 from _tools import run_tool
 
 from models.layouts import get_layout
-from pipeline.annotations import build_ntu_record, load_annotations
+from pipeline.data.annotations import load_annotations
+from pipeline.datasets.ntu.source import build_ntu_record
 
 ROOT = Path(__file__).resolve().parents[1]
 SKELETON = ROOT / "tests/data/ntu_sample/S001C001P001R001A001.skeleton"

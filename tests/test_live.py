@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.live import LiveSource, is_live_source, live_windows
+from pipeline.inference.live import LiveSource, is_live_source, live_windows
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = ROOT / "tools" / "infer_video.py"

@@ -18,7 +18,8 @@ from extract.align import estimate_sample_pose  # noqa: E402
 from extract.backends import build_estimator  # noqa: E402
 from extract.mapping import mapping_matrix  # noqa: E402
 from extract.mmpose_compat import install_placeholders  # noqa: E402
-from pipeline.annotations import build_ntu_record, load_annotations  # noqa: E402
+from pipeline.data.annotations import load_annotations  # noqa: E402
+from pipeline.datasets.ntu.source import build_ntu_record
 from models.layouts import get_layout  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

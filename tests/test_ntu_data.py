@@ -6,11 +6,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.annotations import build_ntu_record, load_annotations
-from pipeline.bodies import select_bodies
+from pipeline.data.annotations import load_annotations
+from pipeline.datasets.ntu.source import build_ntu_record
+from pipeline.datasets.ntu.bodies import select_bodies
 from extract.fileio import atomic_pickle_dump
-from pipeline.ntu_names import make_splits, missing_skeletons, parse_sample_name
-from pipeline.ntu_skeleton import SkeletonFormatError, read_skeleton
+from pipeline.datasets.ntu.names import make_splits, missing_skeletons, parse_sample_name
+from pipeline.datasets.ntu.skeleton import SkeletonFormatError, read_skeleton
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "tests/data/ntu_sample/S001C001P001R001A001.skeleton"

@@ -1,4 +1,4 @@
-"""ONNX export (pipeline/onnx_export.py, tools/export_onnx.py) and the torch-free onnxruntime predictor.
+"""ONNX export (pipeline/inference/onnx_export.py, tools/export_onnx.py) and the torch-free onnxruntime predictor.
 
 The shipped checkpoints are exported into tmp_path and run on real inputs: windows of the shipped NTU
 sample's Kinect skeletons (tests/data/ntu_sample), through each checkpoint's own test pipeline.
@@ -15,12 +15,13 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.annotations import build_ntu_record
-from pipeline.checkpoint import load_model, save_checkpoint
-from pipeline.onnx_export import example_inputs, export_onnx
-from pipeline.onnx_predictor import load_onnx_predictor
-from pipeline.predictor import InferenceError, load_predictor, stack_samples
-from pipeline.transforms import MapLayout
+from pipeline.datasets.ntu.source import build_ntu_record
+from pipeline.checkpoint import save_checkpoint
+from pipeline.inference.checkpoint_model import load_model
+from pipeline.inference.onnx_export import example_inputs, export_onnx
+from pipeline.inference.onnx_predictor import load_onnx_predictor
+from pipeline.inference.predictor import InferenceError, load_predictor, stack_samples
+from pipeline.data.transforms import MapLayout
 
 from _tools import run_tool
 
@@ -145,9 +146,9 @@ def test_predictor_runs_without_torch_or_onnx(nwucla_onnx):
     out = nwucla_onnx
     code = (
         "import sys, json; sys.modules['torch'] = None; sys.modules['onnx'] = None\n"
-        "from pipeline.onnx_predictor import load_onnx_predictor\n"
-        "from pipeline.annotations import build_ntu_record\n"
-        "from pipeline.transforms import MapLayout\n"
+        "from pipeline.inference.onnx_predictor import load_onnx_predictor\n"
+        "from pipeline.datasets.ntu.source import build_ntu_record\n"
+        "from pipeline.data.transforms import MapLayout\n"
         f"rec = MapLayout('kinect_v1_20')(build_ntu_record({str(SAMPLE)!r}))\n"
         f"pred = load_onnx_predictor({str(out)!r})\n"
         "print(json.dumps(pred.predict([rec]).tolist()))\n"

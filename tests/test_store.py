@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 
 from extract.fileio import safe_pickle_load
-from pipeline.annotations import build_ntu_record, load_annotations, save_annotations, stream_annotations
+from pipeline.data.annotations import load_annotations, save_annotations, stream_annotations
+from pipeline.datasets.ntu.source import build_ntu_record
 from pipeline.config import load_config
-from pipeline.dataset import SkeletonDataset
-from pipeline.nwucla import DEFAULT_ANN, import_nwucla
-from pipeline.store import SampleStore, open_store, store_path, write_store
+from pipeline.data.dataset import SkeletonDataset
+from pipeline.datasets.nwucla import DEFAULT_ANN, import_nwucla
+from pipeline.data.store import SampleStore, open_store, store_path, write_store
 
 ROOT = Path(__file__).resolve().parents[1]
 SKELETON = ROOT / "tests/data/ntu_sample/S001C001P001R001A001.skeleton"
@@ -104,7 +105,7 @@ def test_a_damaged_store_is_named(tmp_path):
 
 
 def test_extraction_merges_into_pickle_and_store_and_cleans_up(tmp_path):
-    from pipeline.extraction import ExtractConfig, run
+    from pipeline.datasets.ntu.source import ExtractConfig, run
 
     root = tmp_path / "root"
     (root / "nturgb+d_skeletons").mkdir(parents=True)
@@ -134,7 +135,7 @@ def test_convert_builds_the_store_of_a_pickle_from_elsewhere(capsys, tmp_path):
     assert len(open_store(ann, build=False)) == 2
 
 
-# ------------------------------------------------------------------ trust on a second run (pipeline/store.py)
+# ------------------------------------------------------------------ trust on a second run (pipeline/data/store.py)
 
 
 def _ann(folder: Path, labels=(0, 1), name: str = "annotations.pkl") -> Path:
@@ -158,7 +159,7 @@ def _resign(store: Path) -> None:
     import hashlib
     import json
 
-    from pipeline.store import COLUMN_FILES, _index_digest
+    from pipeline.data.store import COLUMN_FILES, _index_digest
 
     index = json.loads((store / "index.json").read_text())
     index["checksums"] = {n: hashlib.sha256((store / n).read_bytes()).hexdigest() for n in COLUMN_FILES}
@@ -201,7 +202,7 @@ def test_a_same_content_copy_is_used_without_rebuilding_and_hashed_once(tmp_path
     import os
     import shutil
 
-    import pipeline.store as store_module
+    import pipeline.data.store as store_module
 
     ann = _ann(tmp_path)
     store = open_store(ann)
@@ -223,7 +224,7 @@ def test_a_store_folder_that_cannot_take_verified_json_still_opens(tmp_path, mon
     import os
     import shutil
 
-    import pipeline.store as store_module
+    import pipeline.data.store as store_module
 
     def read_only(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
@@ -324,7 +325,7 @@ def test_a_record_that_cannot_be_read_names_the_store_and_the_sample(tmp_path):
                                   "folder with a damaged index.json"])
 def test_a_store_path_that_is_not_ours_is_never_renamed_or_removed(tmp_path, kind):
     from extract.fileio import remove_stale_temps
-    from pipeline.store import StoreWriter
+    from pipeline.data.store import StoreWriter
 
     ann = _ann(tmp_path)
     path = store_path(ann)
@@ -351,7 +352,7 @@ def test_a_store_path_that_is_not_ours_is_never_renamed_or_removed(tmp_path, kin
 
 
 def test_a_folder_that_appears_while_writing_is_not_replaced(tmp_path):
-    from pipeline.store import StoreWriter
+    from pipeline.data.store import StoreWriter
 
     target = tmp_path / "x.store"
     writer = StoreWriter(target)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.timeline import UNKNOWN, draw_timeline, frame_probs, segments, segments_table
+from pipeline.inference.timeline import UNKNOWN, draw_timeline, frame_probs, segments, segments_table
 
 NAMES = ["sit", "fall"]
 
@@ -52,8 +52,8 @@ def test_table_and_picture(tmp_path):
 
 
 def test_each_persons_current_label_per_frame_for_the_overlay():
-    from pipeline.inference import person_frame_labels
-    from pipeline.video_result import InferenceResult
+    from pipeline.inference.video import person_frame_labels
+    from pipeline.inference.result import InferenceResult
 
     result = InferenceResult(video="v", frames=40, fps=10.0, width=1, height=1, class_names=NAMES, persons=[],
                              probs=None, windows=[], window_probs=np.zeros((0, 2)))

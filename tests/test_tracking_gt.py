@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from extract.track_metrics import follow_report
-from pipeline.inference import open_video, track_people
+from pipeline.inference.video import open_video, track_people
 
 VIDEOS = Path(__file__).parent / "data" / "videos"
 GT = json.loads((VIDEOS / "tracking_gt.json").read_text())

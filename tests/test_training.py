@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.annotations import load_annotations
+from pipeline.data.annotations import load_annotations
 from pipeline.checkpoint import load_checkpoint
-from pipeline.nwucla import CLASS_NAMES, DEFAULT_ANN, import_nwucla, project_kinect_v1
-from pipeline.transforms import build_pipeline
+from pipeline.datasets.nwucla import CLASS_NAMES, DEFAULT_ANN, import_nwucla, project_kinect_v1
+from pipeline.data.transforms import build_pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -154,8 +154,8 @@ DDP_SCRIPT = r"""
 import os, sys, torch, torch.distributed as dist
 from models import build_model
 from pipeline.config import load_config
-from pipeline.dataset import EpochSampler, SkeletonDataset
-from pipeline.nwucla import DEFAULT_ANN
+from pipeline.data.dataset import EpochSampler, SkeletonDataset
+from pipeline.datasets.nwucla import DEFAULT_ANN
 dist.init_process_group("gloo")
 rank, world = dist.get_rank(), dist.get_world_size()
 cfg = load_config("configs/pggcn_demo.py")
@@ -227,7 +227,7 @@ def test_estimated_skeletons_without_pose_world_are_refused_in_one_line():
 
 
 def test_pose_input_none_from_the_command_line_takes_the_pose_stream_out(nwucla_ann):
-    from pipeline.dataset import SkeletonDataset
+    from pipeline.data.dataset import SkeletonDataset
 
     cfg = _cfg(**{"model.pose_input": None})
     for key in ("train_pipeline", "test_pipeline"):
@@ -238,7 +238,7 @@ def test_pose_input_none_from_the_command_line_takes_the_pose_stream_out(nwucla_
 
 
 def _short_run(work: Path, seed: int) -> list[float]:
-    from pipeline.training import train
+    from pipeline.engine.trainer import train
 
     cfg = _cfg(**{"train.epochs": 1, "train.repeat": 1, "train.seed": seed, "train_split": "xview_val",
                   "model.main_channels": (16, 16), "model.branch_channels": (8, 16), "train.val_interval": 1,

@@ -52,7 +52,7 @@ def _sha(path: Path) -> str:
 
 
 def _labels(ann: Path) -> dict[str, str]:
-    from pipeline.annotations import load_annotations
+    from pipeline.data.annotations import load_annotations
 
     data = load_annotations(ann)
     return {r["frame_dir"]: data["label_names"][r["label"]] for r in data["annotations"]}
@@ -69,17 +69,17 @@ def test_a_users_day(capsys, tmp_path, monkeypatch):
     _write_labels(root, labels)
 
     # 1. extract the folder
-    rc, out, err = run_tool(capsys, "extract", "--dataset", "videos", "--data-root", root, "--out", "ds")
+    rc, out, err = run_tool(capsys, "extract_dataset", "--dataset", "videos", "--data-root", root, "--out", "ds")
     assert rc == 0, out + err
     assert set(_labels(Path("ds/annotations.pkl")).values()) == {"exercise"}
 
     # 2. correct the labels, 3. extract again: the new labels, without another pose run
-    import pipeline.video_dataset as vd
+    import pipeline.datasets.videos as vd
 
     monkeypatch.setattr(vd, "clip_record", lambda *a, **k: pytest.fail("the pose ran again"))
     labels.update({f"walk{i}.mp4": "walk" for i in range(3)})
     _write_labels(root, labels)
-    rc, out, err = run_tool(capsys, "extract", "--dataset", "videos", "--data-root", root, "--out", "ds")
+    rc, out, err = run_tool(capsys, "extract_dataset", "--dataset", "videos", "--data-root", root, "--out", "ds")
     assert rc == 0, out + err
     assert "3 label(s) changed" in out
     assert _labels(Path("ds/annotations.pkl")) == {f"ex{i}": "exercise" for i in range(3)} | {
@@ -97,7 +97,7 @@ def test_a_users_day(capsys, tmp_path, monkeypatch):
 
     shutil.copytree("ds", "ds2")
     _write_labels(root, {**labels, "ex0.mp4": "stretch"})
-    rc, out, err = run_tool(capsys, "extract", "--dataset", "videos", "--data-root", root, "--out", "ds2")
+    rc, out, err = run_tool(capsys, "extract_dataset", "--dataset", "videos", "--data-root", root, "--out", "ds2")
     assert rc == 0 and "1 label(s) changed" in out, out + err
     kept = {n: _sha(Path("w") / n) for n in ("best.pth", "last.pth")}
     rc, out, err = run_tool(capsys, "train", CONFIG, "--ann-file", "ds2/annotations.pkl", "--work-dir", "w", *FAST)

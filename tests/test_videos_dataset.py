@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from _tools import run_tool
 
-from pipeline.transforms import MapLayout, ResampleFps
-from pipeline.video_dataset import Clip, assign_splits, discover, split_warnings
+from pipeline.data.transforms import MapLayout, ResampleFps
+from pipeline.datasets.videos import Clip, assign_splits, discover, split_warnings
 
 ROOT = Path(__file__).resolve().parents[1]
 VIDEOS = ROOT / "tests/data/videos"
@@ -54,7 +54,7 @@ def clip_folder(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def extracted(clip_folder, tmp_path_factory):
 
-    from pipeline.video_dataset import VideoExtractConfig, run_videos
+    from pipeline.datasets.videos import VideoExtractConfig, run_videos
 
     out = tmp_path_factory.mktemp("videos_out")
     result = run_videos(VideoExtractConfig(data_root=clip_folder, out=out), progress=False)
@@ -62,7 +62,7 @@ def extracted(clip_folder, tmp_path_factory):
 
 
 def test_a_folder_of_clips_becomes_an_annotation_file_with_label_names(extracted):
-    from pipeline.annotations import load_annotations
+    from pipeline.data.annotations import load_annotations
 
     out, result = extracted
     assert list(result.failures) == ["walk to table/broken"] and "broken.mp4" in result.failures["walk to table/broken"]

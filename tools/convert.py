@@ -4,22 +4,21 @@
   python tools/convert.py --to mmaction2-2d data/ntu60/annotations.pkl data/ntu60/ntu60_mediapipe_2d.pkl
   python tools/convert.py --to store ntu120_3danno.pkl
 
-store: the memory-mapped sample store that training reads (pipeline/store.py), written beside the annotation
+store: the memory-mapped sample store that training reads (pipeline/data/store.py), written beside the annotation
 file (`<name>.store/`) for a pickle from elsewhere; training would build it on first use, this does it ahead
 (once, before a multi-GPU run, say). Extraction writes it by itself.
 
 mmaction2-2d: the format mmaction2's and pyskl's 2D skeleton configs read (COCO-17 `keypoint` + `keypoint_score`,
-from our extraction's `pose_keypoint` / `pose_score`; see pipeline/convert.py for the joint mapping).
+from our extraction's `pose_keypoint` / `pose_score`; see pipeline/datasets/convert.py for the joint mapping).
 """
-import _toolpath  # noqa: F401  (first: binds `extract` to the package, not tools/extract.py)
 import argparse
 import sys
 from pathlib import Path
 
 from extract.fileio import one_line, printable
 from pipeline.cli import ArgumentParser, run_cli
-from pipeline.convert import export_mmaction_2d
-from pipeline.store import open_store, store_path
+from pipeline.datasets.convert import export_mmaction_2d
+from pipeline.data.store import open_store, store_path
 
 
 def _main(argv=None) -> int:

@@ -13,7 +13,6 @@ A failed step is reported and the demo goes on; the exit code is non-zero if any
 """
 from __future__ import annotations
 
-import _toolpath  # noqa: F401  (first: binds `extract` to the package, not tools/extract.py)
 
 import argparse
 import shutil

@@ -7,13 +7,12 @@ Each scores.npz comes from tools/test.py (names, labels, scores). Samples are ma
 scores are evaluated (top1, top5, mean class accuracy) and, with --out, written as a scores.npz + metrics.json
 (never over one of the inputs).
 """
-import _toolpath  # noqa: F401  (first: binds `extract` to the package, not tools/extract.py)
 import json
 import sys
 from pathlib import Path
 
 from pipeline.cli import ArgumentParser, run_cli
-from pipeline.ensemble import fuse
+from pipeline.engine.ensemble import fuse
 
 
 def _main(argv=None) -> int:

@@ -5,12 +5,11 @@
   python tools/export_onnx.py run/best.pth --out deploy/pggcn.onnx --opset 17
 
 The file holds the graph (dynamic batch axis; the pose stream's heatmap renderer inside) and, as metadata,
-the class names and the checkpoint's test pipeline, so `pipeline.onnx_predictor.load_onnx_predictor(path)`
+the class names and the checkpoint's test pipeline, so `pipeline.inference.onnx_predictor.load_onnx_predictor(path)`
 needs nothing else (onnxruntime and numpy; no torch). Before the file replaces --out, the tool runs torch
 and onnxruntime on the same inputs of the checkpoint's shape and prints the largest logit difference;
 above 1e-4 it exits with code 2 and writes nothing.
 """
-import _toolpath  # noqa: F401  (first: binds `extract` to the package, not tools/extract.py)
 import argparse
 import sys
 from pathlib import Path
@@ -19,7 +18,7 @@ from pipeline.cli import ArgumentParser, run_cli
 
 
 def _main(argv=None) -> int:
-    from pipeline.onnx_export import DEFAULT_OPSET, TOLERANCE
+    from pipeline.inference.onnx_export import DEFAULT_OPSET, TOLERANCE
 
     p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint", type=Path, help="a PG-GCN checkpoint (.pth)")
@@ -29,7 +28,7 @@ def _main(argv=None) -> int:
     out = a.out if a.out is not None else a.checkpoint.with_suffix(".onnx")
 
     from extract.fileio import printable
-    from pipeline.onnx_export import export_onnx
+    from pipeline.inference.onnx_export import export_onnx
 
     info = export_onnx(a.checkpoint, out, opset=a.opset, tolerance=TOLERANCE)  # ValueError (exit 2) above it
     shapes = "; ".join(f"{n} {tuple(s)}" for n, s in info["inputs"].items())

@@ -1,11 +1,10 @@
 #!/usr/bin/env python
 """Write data/nwucla/annotations.pkl from the shipped NW-UCLA archive (training does this on demand too)."""
-import _toolpath  # noqa: F401  (first: binds `extract` to the package, not tools/extract.py)
 import sys
 from pathlib import Path
 
 from pipeline.cli import ArgumentParser, run_cli
-from pipeline.nwucla import ARCHIVE, DEFAULT_ANN, import_nwucla
+from pipeline.datasets.nwucla import ARCHIVE, DEFAULT_ANN, import_nwucla
 
 
 def _main(argv=None) -> int:

@@ -23,7 +23,7 @@ at >= 20 fps (the frames between are interpolated; --pose-every 1 for all), the 
    "predictions": [{"label", "class_id", "score"}]  (whole clip, best first),
    "windows": [{"start", "end", "persons", "predictions": [...],
                 "per_person": [{"person", "predictions"}]}]  (end exclusive),
-   "segments": [{"person", "start_s", "end_s", "label", "score"}]  (per person, smoothed: pipeline/timeline.py),
+   "segments": [{"person", "start_s", "end_s", "label", "score"}]  (per person, smoothed: pipeline/inference/timeline.py),
    "timings": {"startup_s", "pose_s", "pose_fps", "model_s", "overlay_s", "total_s", "frames_per_s"}}
 --out writes the video (mp4v) with the skeletons, person ids and the current window's label drawn on it,
 with the input's frame count.
@@ -46,7 +46,6 @@ checkpoints/pggcn_nwucla_default.pth or pass --checkpoint.
 """
 from __future__ import annotations
 
-import _toolpath  # noqa: F401  (first: binds `extract` to the package, not tools/extract.py)
 
 import argparse
 import os
@@ -61,7 +60,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 def parse_args(argv=None) -> argparse.Namespace:
     from pipeline.cli import ArgumentParser
-    from pipeline.inference import DEFAULT_CHECKPOINT, DEFAULT_WINDOW, MAX_POSE_WIDTH
+    from pipeline.inference.video import DEFAULT_CHECKPOINT, DEFAULT_WINDOW, MAX_POSE_WIDTH
 
     p = ArgumentParser(description=__doc__.split("\n\n")[0],
                                 epilog=__doc__.split("\n\n", 2)[2], formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -100,14 +99,14 @@ def _main(argv=None) -> int:
     args = parse_args(argv)
     from extract.fileio import (atomic_json_dump, check_output_file, check_regular_output, printable,
                                 refuse_overwriting_inputs, refuse_same_outputs)
-    from pipeline.inference import InferenceError, infer_video, summary_text
+    from pipeline.inference.video import InferenceError, infer_video, summary_text
 
     for name in ("topk", "window", "stride", "pose_width", "pose_every", "workers", "max_seconds"):
         value = getattr(args, name)
         if value is not None and value <= 0:
             raise ValueError(f"--{name.replace('_', '-')} must be positive, got {value}")
-    from pipeline.inference import DEFAULT_CHECKPOINT
-    from pipeline.live import check_live_log, is_live_source
+    from pipeline.inference.video import DEFAULT_CHECKPOINT
+    from pipeline.inference.live import check_live_log, is_live_source
 
     checkpoint = args.checkpoint or (DEFAULT_CHECKPOINT.with_suffix(".onnx") if args.backend == "onnx"
                                      else DEFAULT_CHECKPOINT)
@@ -129,7 +128,7 @@ def _main(argv=None) -> int:
         check_live_log(args.json)  # it appends: only to a file of live events it wrote, or a new one
     predictor = None
     if args.backend == "onnx":
-        from pipeline.onnx_predictor import load_onnx_predictor
+        from pipeline.inference.onnx_predictor import load_onnx_predictor
 
         predictor = load_onnx_predictor(checkpoint)
     if live:
@@ -144,7 +143,7 @@ def _main(argv=None) -> int:
         except OSError as e:
             raise InferenceError(f"{args.json}: cannot write ({e.strerror or e})") from None
     if args.timeline_png:
-        from pipeline.timeline import draw_timeline
+        from pipeline.inference.timeline import draw_timeline
 
         draw_timeline(result.segments, result.frames / max(result.fps, 1e-6), args.timeline_png,
                       title=Path(args.video).name)
@@ -158,8 +157,8 @@ def _main(argv=None) -> int:
 def _live(args, checkpoint, predictor) -> int:
     """A camera, a stream or a file played live: labels printed (and appended to --json) as they change."""
     from extract.fileio import printable
-    from pipeline.inference import DEFAULT_WINDOW, load_predictor
-    from pipeline.live import LiveSource, run_live
+    from pipeline.inference.video import DEFAULT_WINDOW, load_predictor
+    from pipeline.inference.live import LiveSource, run_live
 
     if predictor is None:
         import torch

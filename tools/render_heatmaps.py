@@ -4,7 +4,6 @@
   python tools/render_heatmaps.py --annotations data/ntu60/annotations.pkl --video S001C001P001R001A001_rgb.avi \
       --out docs/heatmap_overlay.png [--sample NAME] [--frame N]
 """
-import _toolpath  # noqa: F401  (first: binds `extract` to the package, not tools/extract.py)
 import argparse
 import sys
 from pathlib import Path
@@ -25,7 +24,7 @@ def _main(argv=None) -> int:
 
     from extract.draw import heatmap_overlay
     from extract.video import iter_frames
-    from pipeline.annotations import load_annotations
+    from pipeline.data.annotations import load_annotations
     from extract.fileio import atomic_open, check_output_file, refuse_overwriting_inputs
 
     refuse_overwriting_inputs([a.out], [a.annotations, a.video])

@@ -4,14 +4,13 @@
 Writes metrics.json (top1, top5, mean_class_acc as fractions), per_class.csv, confusion.png and scores.npz
 (for tools/ensemble.py) into --work-dir (default: work_dirs/<config name>/eval/).
 """
-import _toolpath  # noqa: F401  (first: binds `extract` to the package, not tools/extract.py)
 import argparse
 import json
 import sys
 from pathlib import Path
 
 from pipeline.cli import ArgumentParser, run_cli
-from pipeline.evaluation import REPORT_FILES, evaluate
+from pipeline.engine.evaluation import REPORT_FILES, evaluate
 from extract.fileio import refuse_overwriting_inputs
 from pipeline.config import add_config_arguments, config_from_args, default_work_dir
 

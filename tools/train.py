@@ -5,14 +5,13 @@ Writes work_dirs/<config name>/ (or --work-dir): best.pth and last.pth (plain st
 log.json, TensorBoard scalars. Started again after an interruption, it resumes from last.pth.
 Multi-GPU / multi-node: `make train NPROC=8` runs this under torchrun with --launcher pytorch (DDP).
 """
-import _toolpath  # noqa: F401  (first: binds `extract` to the package, not tools/extract.py)
 import argparse
 import sys
 from pathlib import Path
 
 from pipeline.cli import ArgumentParser, run_cli
 from pipeline.config import add_config_arguments, config_from_args
-from pipeline.training import train
+from pipeline.engine.trainer import train
 
 
 def _main(argv=None) -> int:

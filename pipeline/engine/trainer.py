@@ -12,7 +12,7 @@ CPU its per-iteration hooks cost throughput. What this loop guarantees:
 - optionally an exponential moving average of the weights (`train.ema_decay`), which is what gets
   validated and saved: it steadies the last epoch's accuracy;
 - reproducible: with the same seed on a CPU two runs give the same losses (per-sample generators in
-  pipeline/dataset.py, seeded shuffling, seeded initialisation);
+  pipeline/data/dataset.py, seeded shuffling, seeded initialisation);
 - DDP through torchrun (`--launcher pytorch`): gloo on CPU, nccl on GPU; bf16 autocast on GPU only;
 - logs: a tqdm bar with samples/s and ETA, `log.json` (one JSON object per line), TensorBoard scalars.
 """
@@ -37,12 +37,13 @@ from torch.utils.data import DataLoader
 from extract.fileio import one_line, printable, refuse_overwriting_inputs, remove_stale_temps
 from models import build_model
 
-from .checkpoint import load_checkpoint, load_state_strict, plain, save_checkpoint
-from .classes import class_names as dataset_class_names
-from .config import default_work_dir
-from .dataset import EpochSampler, SkeletonDataset, ensure_annotations, test_loader
-from .evaluation import check_joints, check_labels, compute_metrics, predict_scores
-from .run_record import differences, holds_a_run, make_record, move_aside, read_record, write_record
+from pipeline.checkpoint import load_checkpoint, load_state_strict, plain, save_checkpoint
+from pipeline.data.classes import class_names as dataset_class_names
+from pipeline.config import default_work_dir
+from pipeline.data.dataset import EpochSampler, SkeletonDataset, test_loader
+from pipeline.engine.annotation_file import ensure_annotations
+from pipeline.engine.evaluation import check_joints, check_labels, compute_metrics, predict_scores
+from pipeline.engine.run_record import differences, holds_a_run, make_record, move_aside, read_record, write_record
 
 WORK_DIR_FILES = ("best.pth", "last.pth", "log.json", "run.json")  # what a run writes (never one of its inputs)
 TRAIN_DEFAULTS = dict(batch_size=16, epochs=65, warmup_epochs=5, lr=0.1, base_batch=64, momentum=0.9,

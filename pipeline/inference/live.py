@@ -7,7 +7,7 @@ Why it is built this way:
   that grows: the lag between a frame's arrival and its pose stays bounded.
 - People are followed exactly as offline (`extract.crop_tracking.CropPoseTracker`) and every `stride`
   seconds the last `window` seconds are resampled onto the model's own frame grid (the nearest processed
-  frame for each), turned into the same records as offline (`pipeline.video_records`) and labelled on a
+  frame for each), turned into the same records as offline (`pipeline.data.video_records`) and labelled on a
   model thread while the pose stage goes on.
 - A label is reported when a person's label changes, with its latency: the wall time from the arrival of
   the window's last frame to the label being printed.
@@ -30,10 +30,10 @@ from extract.crop_tracking import CropPoseTracker
 from extract.fileio import printable
 from extract.multiperson import PoseFrame, assemble_tracks, default_workers
 
-from .inference import MIN_PRESENCE
-from .predictor import InferenceError, _one_line
-from .video_records import build_record, map_tracks
-from .windows import person_groups, window_and_stride
+from pipeline.inference.video import MIN_PRESENCE
+from pipeline.inference.predictor import InferenceError, _one_line
+from pipeline.data.video_records import build_record, map_tracks
+from pipeline.inference.windows import person_groups, window_and_stride
 
 STREAM_PREFIXES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
 LIVE_TOOL = "pggcn infer_video --live"  # the `tool` of the "start" line a live run writes to --json

@@ -12,37 +12,10 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from .bodies import select_bodies, stack_bodies
-from .classes import check_class_names
+from pipeline.data.classes import check_class_names
 from extract.fileio import atomic_open, atomic_pickle_dump, printable, safe_pickle_load
-from .ntu_names import parse_sample_name
-from .ntu_skeleton import read_skeleton
 
-NTU_IMG_SHAPE = (1080, 1920)
 DEFAULT_LAYOUTS = {25: "ntu25", 20: "kinect_v1_20", 17: "coco17"}  # files from elsewhere name no layout
-
-
-def build_ntu_record(skeleton_path: str | Path) -> dict[str, Any]:
-    """Read a raw .skeleton file and turn it into a cleaned record (at most 2 bodies)."""
-    skeleton_path = Path(skeleton_path)
-    name = parse_sample_name(skeleton_path.name)
-    seq = read_skeleton(skeleton_path)
-    bodies = select_bodies(seq)
-    if not bodies:
-        raise ValueError(f"{skeleton_path}: no body in any of its {seq.num_frames} frames (missing skeleton)")
-    joints = stack_bodies(bodies, seq.num_frames)  # (M, T, 25, 12)
-    return dict(
-        frame_dir=str(name),
-        label=name.label,
-        total_frames=seq.num_frames,
-        img_shape=NTU_IMG_SHAPE,
-        original_shape=NTU_IMG_SHAPE,
-        layout="ntu25",
-        keypoint=np.ascontiguousarray(joints[..., 0:3]),
-        kinect_color=np.ascontiguousarray(joints[..., 5:7]),
-        kinect_tracking=joints[..., 11].astype(np.uint8),
-        body_ids=[b.body_id for b in bodies],
-    )
 
 
 def save_annotations(path: str | Path, annotations: list[dict], split: dict[str, list[str]]) -> None:

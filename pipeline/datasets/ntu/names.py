@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-RESOURCES = Path(__file__).resolve().parent / "resources"
+from pipeline.config import RESOURCES
+
 _NAME_RE = re.compile(r"^S(\d{3})C(\d{3})P(\d{3})R(\d{3})A(\d{3})$")
 
 NTU60_XSUB_TRAIN_PERFORMERS = frozenset(

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .annotations import save_annotations
-from .classes import NWUCLA_CLASSES as CLASS_NAMES
-from .config import ROOT
+from pipeline.data.annotations import save_annotations
+from pipeline.data.classes import NWUCLA_CLASSES as CLASS_NAMES
+from pipeline.config import ROOT
 from extract.fileio import refuse_overwriting_inputs, require_file
 
 ARCHIVE = ROOT / "assets/nw_ucla/all_sqe.tar.gz"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .evaluation import compute_metrics
+from pipeline.engine.evaluation import compute_metrics
 from extract.fileio import atomic_json_dump, atomic_open, refuse_overwriting_inputs, require_file
 
 

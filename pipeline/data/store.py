@@ -458,7 +458,7 @@ def _build(ann_file: Path, path: Path) -> None:
     """Build the store of `ann_file`. The writer comes first, so that a read-only folder fails before the
     pickle is read; the fingerprint is taken before loading, so that a file replaced meanwhile leaves a
     store that the next open finds stale, never one trusted with other data."""
-    from .annotations import load_annotations
+    from pipeline.data.annotations import load_annotations
 
     remove_stale_temps(path.parent)
     writer = StoreWriter(path)

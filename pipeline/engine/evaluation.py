@@ -14,8 +14,9 @@ import torch
 
 from extract.fileio import atomic_json_dump, atomic_open, remove_stale_temps
 
-from .checkpoint import load_model
-from .dataset import ensure_annotations, test_loader
+from pipeline.inference.checkpoint_model import load_model
+from pipeline.data.dataset import test_loader
+from pipeline.engine.annotation_file import ensure_annotations
 
 REPORT_FILES = ("metrics.json", "per_class.csv", "confusion.png", "scores.npz")
 

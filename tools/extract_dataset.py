@@ -2,22 +2,22 @@
 """Build annotations.pkl from an NTU RGB+D folder: Kinect skeletons (+ 2D pose from the RGB videos).
 
   make extract DATASET=ntu120 DATA_ROOT=/data/nturgb+d OUT=data/ntu120 POSE=mediapipe WORKERS=8
-  python tools/extract.py --dataset ntu60 --data-root DIR --out DIR --pose none
-  torchrun --nproc_per_node=4 tools/extract.py ...   # or --shard i/n in a cluster array job
+  python tools/extract_dataset.py --dataset ntu60 --data-root DIR --out DIR --pose none
+  torchrun --nproc_per_node=4 tools/extract_dataset.py ...   # or --shard i/n in a cluster array job
 
 DATA_ROOT holds nturgb+d_skeletons/*.skeleton and nturgb+d_rgb/*_rgb.avi. Re-running resumes: finished
 samples are skipped, failed ones retried. Files that are no sample of the dataset are listed (and written
 to OUT/ignored.json). Exit code 0 when every sample is extracted, 1 when some failed (listed at the end
 and in OUT/failures.json), 2 on bad arguments or when there is no sample at all (nothing is written then).
 """
-import _toolpath  # noqa: F401  (first: binds `extract` to the package, not tools/extract.py)
 import argparse
 import json
 import sys
 from pathlib import Path
 
-from pipeline.extraction import ExtractConfig, parse_shard, run
-from pipeline.video_dataset import VideoExtractConfig, run_videos
+from pipeline.datasets.runner import parse_shard
+from pipeline.datasets.ntu.source import ExtractConfig, run
+from pipeline.datasets.videos import VideoExtractConfig, run_videos
 from pipeline.cli import ArgumentParser, run_cli
 from extract.fileio import printable
 

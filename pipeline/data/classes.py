@@ -1,10 +1,8 @@
 """Class names per dataset (NTU-120's official list; NTU-60 is its first 60; NW-UCLA's 10)."""
 from __future__ import annotations
 
-from pathlib import Path
+from pipeline.config import RESOURCES
 
-
-RESOURCES = Path(__file__).resolve().parent / "resources"
 NWUCLA_CLASSES = ["pick up with one hand", "pick up with two hands", "drop trash", "walk around", "sit down",
                   "stand up", "donning", "doffing", "throw", "carry"]
 

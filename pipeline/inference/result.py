@@ -8,7 +8,7 @@ import numpy as np
 
 from extract.fileio import printable
 
-from .timeline import segments_table
+from pipeline.inference.timeline import segments_table
 
 
 @dataclass

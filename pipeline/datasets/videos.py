@@ -11,7 +11,7 @@ Splits `train` / `val`: the `split` column when present; else whole persons held
 about 20 % of them, deterministic); else a seeded 80/20 split stratified by label. Like NTU extraction it
 is resumable (one part per clip), parallel (WORKERS) and sharded (SHARD=i/n), and a clip that fails (no
 decode, nobody in view, too short) is listed with its reason while the run goes on. It is a plug-in of the one
-runner (pipeline/extraction.py), so it has all of that runner's checks.
+runner (pipeline/datasets/runner.py), so it has all of that runner's checks.
 
 A clip's identity is its path relative to the folder, normalised (`x.mp4` and `sub/../x.mp4` are one clip,
 and a clip named twice, by either path or through a link, is refused naming both rows); its part file name
@@ -31,9 +31,9 @@ import numpy as np
 
 from extract.fileio import one_line, printable
 
-from .classes import check_class_names
-from .extraction import RunOptions, RunResult, Sample, SampleSource, run_source
-from .video_records import build_record, map_tracks
+from pipeline.data.classes import check_class_names
+from pipeline.datasets.runner import RunOptions, RunResult, Sample, SampleSource, run_source
+from pipeline.data.video_records import build_record, map_tracks
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
 LAYOUT = "ntu25"

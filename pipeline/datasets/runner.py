@@ -6,7 +6,7 @@ Why it is built this way (NTU-120 is 114,480 videos, about 11 million frames):
   killing the run loses at most the samples in flight, and a half-written part cannot exist (temp + rename).
 - Parallel and distributed without cluster code of our own: WORKERS processes on one machine, and
   `--shard i/n` (or RANK / WORLD_SIZE from torchrun) picks every n-th sample, so a cluster array job or
-  `torchrun --nproc_per_node=8 tools/extract.py ...` splits the work. The run that finds every sample done
+  `torchrun --nproc_per_node=8 tools/extract_dataset.py ...` splits the work. The run that finds every sample done
   (the last shard, or any re-run) merges the parts into annotations.pkl, atomically.
 - A bad file fails its sample with a reason; the run goes on, lists the failures at the end and exits
   non-zero.
@@ -30,18 +30,15 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import numpy as np
 
 from extract.fileio import atomic_json_dump, atomic_pickle_dump, one_line, remove_stale_temps, safe_pickle_load
-from pipeline.annotations import build_ntu_record, stream_annotations
-from pipeline.ntu_names import in_dataset, make_splits, missing_skeletons, parse_sample_name
-from pipeline.outlock import hold_lock
-from pipeline.store import StoreWriter, fingerprint, store_path
+from pipeline.data.annotations import stream_annotations
+from pipeline.datasets.lock import hold_lock
+from pipeline.data.store import StoreWriter, fingerprint, store_path
 
-SKELETON_DIR = "nturgb+d_skeletons"
-RGB_DIR = "nturgb+d_rgb"
 QUALITY_KEY = "_quality"  # a part's alignment figures, kept with the sample (resume keeps them) until the merge
 MANIFEST = "annotations.json"  # what the last merge wrote: the yardstick a new merge must not fall below
 
@@ -364,7 +361,7 @@ def _read_part(out: Path, sample: Sample) -> dict:
 
 def _records_of(target: Path) -> dict[str, dict]:
     """The records of a merged annotations.pkl by name (a finished run re-merged for new labels)."""
-    from pipeline.annotations import load_annotations
+    from pipeline.data.annotations import load_annotations
 
     return {r["frame_dir"]: r for r in load_annotations(target)["annotations"]}
 
@@ -425,119 +422,3 @@ def summarize_quality(qualities: dict[str, dict]) -> dict[str, float]:
         if vals:
             out[k] = float(np.mean(vals))
     return out
-
-
-# --- NTU RGB+D ------------------------------------------------------------------------------------
-@dataclass
-class ExtractConfig:
-    dataset: str
-    data_root: Path
-    out: Path
-    pose: str = "none"  # none | mediapipe | mmpose
-    workers: int = 1
-    shard: tuple[int, int] = (0, 1)
-    pose_config: str | None = None
-    pose_checkpoint: str | None = None
-    limit: int | None = None  # first N samples only (smoke runs)
-    min_frame_ratio: float = 0.9  # decoded RGB frames / skeleton frames below this fail the sample
-    keep_parts: bool = False  # keep parts/ after the merge (else removed: it is as large as the result)
-
-
-class NtuSource(SampleSource):
-    """NTU RGB+D 60/120: Kinect skeletons (+ the estimator's 2D pose over the RGB video), label from the name."""
-
-    unit = "file"
-
-    def __init__(self, cfg: ExtractConfig, pose_fn: Callable | None = None):
-        self.cfg, self.pose_fn, self.dataset = cfg, pose_fn, cfg.dataset
-        self._estimator = None
-
-    def __getstate__(self):  # workers build their own estimator (models do not cross processes)
-        return dict(self.__dict__, _estimator=None)
-
-    def samples(self, ignored: dict[str, str]) -> list[Sample]:
-        """Sample names found under DATA_ROOT, missing-skeleton samples excluded, sorted."""
-        cfg = self.cfg
-        skel_dir = cfg.data_root / SKELETON_DIR
-        if not skel_dir.is_dir():
-            raise FileNotFoundError(f"{skel_dir}: folder not found (DATA_ROOT must hold {SKELETON_DIR}/ and "
-                                    f"{RGB_DIR}/)")
-        missing = missing_skeletons(cfg.dataset)
-        names = []
-        for p in skel_dir.iterdir():
-            if p.suffix != ".skeleton":
-                ignored[p.name] = "not a .skeleton file"
-                continue
-            try:
-                name = parse_sample_name(p.name)
-            except ValueError:
-                ignored[p.name] = "not an NTU sample name (SsssCcccPpppRrrrAaaa.skeleton)"
-                continue
-            if not p.is_file():
-                ignored[p.name] = "not a file"
-            elif not in_dataset(name, cfg.dataset):
-                ignored[p.name] = f"not part of {cfg.dataset}"
-            elif str(name) in missing:
-                ignored[p.name] = "on the dataset authors' list of samples with missing skeletons"
-            else:
-                names.append(str(name))
-        names.sort()
-        names = names[: cfg.limit] if cfg.limit else names
-        return [Sample(n, n) for n in names]
-
-    def make_record(self, sample: Sample) -> dict:
-        cfg = self.cfg
-        record = build_ntu_record(cfg.data_root / SKELETON_DIR / f"{sample.name}.skeleton")
-        if cfg.pose != "none":
-            video = cfg.data_root / RGB_DIR / f"{sample.name}_rgb.avi"
-            if not video.is_file():
-                raise FileNotFoundError(f"{video}: RGB video not found")
-            pose = self._estimate(video, record)
-            quality = pose.pop("quality", None)
-            record.update(pose)
-            if quality is not None:
-                record[QUALITY_KEY] = quality
-        return record
-
-    def _estimate(self, video: Path, record: dict) -> dict:
-        if self.pose_fn is not None:
-            return self.pose_fn(video, record)
-        from extract.align import estimate_sample_pose  # heavy: only when a pose backend is asked for
-
-        return estimate_sample_pose(video, record, self.estimator(), min_frame_ratio=self.cfg.min_frame_ratio)
-
-    def estimator(self):
-        if self._estimator is None:
-            from extract.backends import build_estimator
-
-            cfg = self.cfg
-            self._estimator = build_estimator(cfg.pose, config=cfg.pose_config, checkpoint=cfg.pose_checkpoint)
-        return self._estimator
-
-    def prepare(self, todo: list[Sample]) -> None:
-        # Once, up front: a bad POSE_CONFIG/POSE_CHECKPOINT or a missing extra stops the run with one
-        # message instead of failing every sample. Workers build their own (models do not cross processes).
-        if self.pose_fn is None and self.cfg.pose != "none":
-            self.estimator()
-
-    def part_ok(self, rec: dict) -> bool:
-        return self.cfg.pose == "none" or "pose_source" in rec
-
-    def splits(self, present: list[Sample]) -> dict[str, list[str]]:
-        return make_splits([s.name for s in present], self.cfg.dataset)
-
-    def made_by(self) -> dict:
-        return dict(dataset=self.cfg.dataset, pose=self.cfg.pose)
-
-
-def run(cfg: ExtractConfig, pose_fn: Callable | None = None, progress: bool = True) -> RunResult:
-    """NTU extraction. pose_fn(video_path, record) -> dict replaces the real pose backend (tests inject a
-    fake one)."""
-    if cfg.limit is not None and cfg.limit <= 0:
-        raise ValueError(f"--limit must be positive, got {cfg.limit}")
-    if not 0 < cfg.min_frame_ratio <= 1:
-        raise ValueError(f"--min-frame-ratio must be in (0, 1], got {cfg.min_frame_ratio}")
-    source = NtuSource(cfg, pose_fn)
-    opts = RunOptions(cfg.out, cfg.workers, cfg.shard, cfg.keep_parts, progress)
-    return run_source(source, opts, describe_root=str(cfg.data_root / SKELETON_DIR))
-

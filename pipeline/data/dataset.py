@@ -15,17 +15,14 @@ from torch.utils.data import Dataset, DistributedSampler, Sampler
 
 from extract.fileio import one_line, printable
 
-from .annotations import load_annotations, refuse_repeated
-from .config import resolve
-from .nwucla import DEFAULT_ANN as DEFAULT_NWUCLA_ANN
-from .nwucla import import_nwucla
-from .store import SampleStore, open_store
-from .transforms import build_pipeline
+from pipeline.data.annotations import load_annotations, refuse_repeated
+from pipeline.data.store import SampleStore, open_store
+from pipeline.data.transforms import build_pipeline
 
 
 class SkeletonDataset(Dataset):
     """Samples of one split. By default they come from the memory-mapped store beside the annotation file
-    (pipeline/store.py; built from the pickle on first use), which every DDP rank and loader worker shares
+    (pipeline/data/store.py; built from the pickle on first use), which every DDP rank and loader worker shares
     through the page cache; `use_store=False` reads the whole pickle instead."""
 
     def __init__(self, ann_file: str | Path, split: str, pipeline: list, repeat: int = 1, seed: int = 0,
@@ -107,18 +104,6 @@ class EpochSampler(Sampler):
 
     def __len__(self) -> int:
         return len(self.order)
-
-
-def ensure_annotations(cfg) -> Path:
-    """The config's annotation file; NW-UCLA's is imported from the shipped archive on first use."""
-    ann = resolve(cfg.ann_file)
-    if not ann.exists():
-        if cfg.dataset == "nwucla" and ann == DEFAULT_NWUCLA_ANN:
-            import_nwucla(out=ann)
-        else:
-            raise FileNotFoundError(f"{ann}: annotation file not found; build it with `make extract DATASET="
-                                    f"{cfg.dataset} DATA_ROOT=...` (or point ann_file at a pyskl *_3danno.pkl)")
-    return ann
 
 
 def test_loader(cfg, ann: Path, pipeline: list, batch_size: int, seed: int = 0) -> torch.utils.data.DataLoader:

@@ -17,7 +17,7 @@ import numpy as np
 from extract.fileio import atomic_pickle_dump, check_output_file, check_regular_output, refuse_overwriting_inputs
 from models.layouts import get_layout
 
-from .annotations import load_annotations
+from pipeline.data.annotations import load_annotations
 
 FACE = ("left_eye", "right_eye", "left_ear", "right_ear")
 

@@ -1,7 +1,7 @@
 """A checkpoint as a predictor for video windows, in this process or in a child process.
 
 `load_predictor` turns a checkpoint into a model and its own test pipeline (through
-`pipeline.checkpoint.load_model`, the one loader that evaluation and inference share); `ModelProcess` does
+`pipeline.inference.checkpoint_model.load_model`, the one loader that evaluation and inference share); `ModelProcess` does
 the same in a child process so that loading torch and the model overlaps the pose stage. Every problem
 with the checkpoint is an `InferenceError`: one line naming the file.
 """
@@ -15,7 +15,7 @@ import numpy as np
 
 from extract.fileio import one_line
 
-from .config import ROOT
+from pipeline.config import ROOT
 
 # The project's default model, in ONE place (trained by `make train CONFIG=configs/pggcn_nwucla_default.py`).
 DEFAULT_CHECKPOINT = ROOT / "checkpoints" / "pggcn_nwucla_default.pth"
@@ -106,7 +106,7 @@ def load_predictor(checkpoint: str | Path | None = None, device: str = "cpu") ->
         raise InferenceError(how_to_get_checkpoint(path))
     import torch  # here, not at the top: the CLI's parent process must not pay for torch (see ModelProcess)
 
-    from .checkpoint import load_model  # imports torch and the models
+    from pipeline.inference.checkpoint_model import load_model  # imports torch and the models
 
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise InferenceError(f"--device {device}: CUDA is not available on this machine (use --device cpu)")

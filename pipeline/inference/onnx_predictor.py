@@ -1,8 +1,8 @@
-"""An exported ONNX file (`pipeline.onnx_export`) as a predictor, with onnxruntime and without PyTorch.
+"""An exported ONNX file (`pipeline.inference.onnx_export`) as a predictor, with onnxruntime and without PyTorch.
 
 Deployment is the point: this module, the numpy transforms it rebuilds the test pipeline from and
 onnxruntime are all it needs (no torch, no onnx package). `OnnxPredictor` is a
-`pipeline.predictor.PredictorBase`, like the torch `Predictor`: the same fields video inference reads and
+`pipeline.inference.predictor.PredictorBase`, like the torch `Predictor`: the same fields video inference reads and
 the same `predict` (pipeline, batches, the test clips' softmax averaged); only `class_probs` differs.
 Every problem with the file (not ONNX, not ours, missing or malformed metadata, inputs that do not match)
 is an `InferenceError`: one line naming the file.
@@ -18,10 +18,10 @@ import numpy as np
 
 from models.layouts import get_layout
 
-from .classes import check_class_names
-from .predictor import InferenceError, PredictorBase, _one_line
+from pipeline.data.classes import check_class_names
+from pipeline.inference.predictor import InferenceError, PredictorBase, _one_line
 
-# The file format, read here and written by `pipeline.onnx_export`: metadata_props keys (with META_PREFIX),
+# The file format, read here and written by `pipeline.inference.onnx_export`: metadata_props keys (with META_PREFIX),
 # each value JSON. All of META_KEYS are required; the file also names its source checkpoint
 # (`pggcn.checkpoint`, for people only).
 FORMAT_VERSION = 1
@@ -82,7 +82,7 @@ def load_onnx_predictor(path: str | Path) -> OnnxPredictor:
     try:
         meta = _read_metadata(session.get_modelmeta().custom_metadata_map)
         _check_io(session, meta)
-        from .transforms import build_pipeline, check_test_pipeline  # the project's scoped registry only
+        from pipeline.data.transforms import build_pipeline, check_test_pipeline  # the project's scoped registry only
 
         pipeline = build_pipeline(meta["test_pipeline"])  # each step's numbers are bounded when it is built
         check_test_pipeline(meta["test_pipeline"])  # not empty, and it makes the `skeleton` input

@@ -25,12 +25,12 @@ from extract.crop_tracking import track_poses
 from extract.overlay import write_overlay
 
 # the names tools/infer_video.py and the tests use come from here, whichever module holds them
-from .predictor import (DEFAULT_CHECKPOINT, DEFAULT_CONFIG, InferenceError, ModelProcess,  # noqa: F401
+from pipeline.inference.predictor import (DEFAULT_CHECKPOINT, DEFAULT_CONFIG, InferenceError, ModelProcess,  # noqa: F401
                         Predictor, _one_line, how_to_get_checkpoint, load_predictor)
-from .timeline import frame_probs, segments
-from .video_records import build_record, map_tracks
-from .video_result import InferenceResult, summary_text  # noqa: F401
-from .windows import (auto_pose_every, label_per_frame, person_groups, pick_persons, plan_windows,  # noqa: F401
+from pipeline.inference.timeline import frame_probs, segments
+from pipeline.data.video_records import build_record, map_tracks
+from pipeline.inference.result import InferenceResult, summary_text  # noqa: F401
+from pipeline.inference.windows import (auto_pose_every, label_per_frame, person_groups, pick_persons, plan_windows,  # noqa: F401
                       window_and_stride)
 
 MIN_PRESENCE = 0.3  # a person gets a window of their own when present in at least this share of its frames

@@ -1,4 +1,4 @@
-"""A checkpoint as a self-contained ONNX file, for inference without PyTorch (`pipeline.onnx_predictor`).
+"""A checkpoint as a self-contained ONNX file, for inference without PyTorch (`pipeline.inference.onnx_predictor`).
 
 The graph is `model(skeleton, pose) -> logits` with a dynamic batch axis; clip length, joints and persons
 are fixed by the checkpoint's test pipeline, which always produces them. The pose stream's heatmap renderer
@@ -10,7 +10,7 @@ has the one input `skeleton`.
 Everything inference needs besides the weights travels in the file's metadata_props, each a JSON value
 under a `pggcn.` key (class names, layout, persons, clip length, frame rate, input names and the test
 pipeline as config dicts), so the ONNX file alone reproduces the checkpoint's preprocessing: the predictor
-rebuilds that pipeline with `pipeline.transforms.build_pipeline`, the same registry-scoped builder the
+rebuilds that pipeline with `pipeline.data.transforms.build_pipeline`, the same registry-scoped builder the
 checkpoint loader uses (a name in the file can only pick one of this project's transforms).
 
 Exporter: torch's TorchScript-based one (`dynamo=False`, needs the `onnx` package). It traces the model
@@ -32,8 +32,8 @@ from extract.fileio import (atomic_path, check_output_file, check_regular_output
                             refuse_overwriting_inputs, require_file)
 from models.layouts import get_layout
 
-from .onnx_predictor import FORMAT_VERSION, META_PREFIX, OUTPUT_NAME, load_onnx_predictor
-from .predictor import _clip_len, _num_person, _resample_fps, stack_samples
+from pipeline.inference.onnx_predictor import FORMAT_VERSION, META_PREFIX, OUTPUT_NAME, load_onnx_predictor
+from pipeline.inference.predictor import _clip_len, _num_person, _resample_fps, stack_samples
 
 DEFAULT_OPSET = 17
 MIN_OPSET, MAX_OPSET = 13, 20  # what torch's TorchScript exporter writes and onnxruntime 1.32 runs
@@ -48,7 +48,7 @@ def export_onnx(checkpoint_path: str | Path, out_path: str | Path, opset: int = 
     it and compared with torch (`max_logit_diff`) before it replaces `out_path`: a file that disagrees by
     more than `tolerance` never appears. Every problem (the checkpoint, the output path, a mismatch) is a
     ValueError / FileNotFoundError naming the file, and leaves `out_path` as it was."""
-    from .checkpoint import load_model
+    from pipeline.inference.checkpoint_model import load_model
 
     checkpoint_path, out_path = Path(checkpoint_path), Path(out_path)
     refuse_overwriting_inputs([out_path], [checkpoint_path])
@@ -106,7 +106,7 @@ def trace_to_onnx(model, skeleton: np.ndarray, pose: np.ndarray | None, opset: i
 
 
 def _metadata(loaded, input_names: list[str]) -> dict[str, Any]:
-    from .checkpoint import plain
+    from pipeline.checkpoint import plain
 
     cfg = loaded.pipeline_cfg
     return dict(format=FORMAT_VERSION, class_names=list(loaded.class_names), layout=loaded.layout,

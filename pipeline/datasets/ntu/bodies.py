@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .ntu_skeleton import SkeletonBody, SkeletonSequence
+from pipeline.datasets.ntu.skeleton import SkeletonBody, SkeletonSequence
 
 NOISE_LEN_THRES = 11
 NOISE_SPR_THRES1 = 0.8
