@@ -29,6 +29,7 @@ VENV    ?= .venv
 PY       = $(call q,VENV)/bin/python
 STAMP   := $(call lit,VENV)/.setup-stamp
 MMPOSE_STAMP := $(call lit,VENV)/.mmpose-stamp
+TEST_STAMP := $(call lit,VENV)/.test-stamp
 PIP      = $(PY) -m pip install -q --disable-pip-version-check
 
 # extraction
@@ -92,8 +93,13 @@ $(MMPOSE_STAMP): $(STAMP) pyproject.toml
 	@touch $@
 
 # The suite covers the optional mmpose backend too, so `make test` installs that extra first.
-test: $(STAMP) $(MMPOSE_STAMP) ## run the whole test suite
+test: $(STAMP) $(MMPOSE_STAMP) $(TEST_STAMP) ## run the whole test suite
 	$(PY) -m pytest -q
+
+# pytest is the `test` extra: what the suite needs beyond the runtime.
+$(TEST_STAMP): $(STAMP) pyproject.toml
+	$(PIP) $$(python3 tools/pins.py --extra test)
+	@touch $@
 
 extract: $(STAMP) $(if $(filter mmpose,$(call lit,POSE)),$(MMPOSE_STAMP)) ## build $(OUT)/annotations.pkl from DATA_ROOT (DATASET=ntu60|ntu120|videos, POSE=mediapipe|mmpose|none)
 	$(PY) tools/extract_dataset.py --dataset $(call q,DATASET) --data-root $(call q,DATA_ROOT) --out $(call q,OUT) \

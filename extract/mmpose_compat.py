@@ -2,7 +2,7 @@
 
 mmpose imports `mmcv.ops` and `torchvision` at module load (for detectors and transformer heads), but the
 top-down heatmap/SimCC inference this project runs never calls them. Full mmcv has no wheel for our torch
-and torchvision's PyPI wheels do not load next to the CPU torch (see the README, Setup), so those two
+and torchvision's PyPI wheels do not load next to the CPU torch (see docs/setup.md), so those two
 packages are replaced by placeholder modules whose classes and functions raise a clear error if a model
 really needs them. Nothing is patched when the real packages import.
 """

@@ -10,6 +10,7 @@ remove their temp files (a SIGKILL leaves them to `fileio.remove_stale_temps`).
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import pickle
 import signal
@@ -32,8 +33,35 @@ def _terminate(signum, frame):
     raise SystemExit(128 + signum)
 
 
+class _ConsoleHandler(logging.Handler):
+    """The library's log lines as a tool's output: INFO on stdout as it is, WARNING and above on stderr as
+    `warning: ...`. The streams are looked up per line, so a redirected sys.stdout (a test's capture) gets them."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = self.format(record)
+            if record.levelno >= logging.WARNING:
+                sys.stderr.write(f"warning: {text}\n")
+                sys.stderr.flush()
+            else:
+                sys.stdout.write(text + "\n")
+                sys.stdout.flush()
+        except Exception:  # noqa: BLE001 - logging must never break a run
+            self.handleError(record)
+
+
+def setup_logging() -> None:
+    """The project's library logs with `logging` (like timm and mmaction2); a tool shows it on the console."""
+    root = logging.getLogger("pipeline")
+    if not any(isinstance(h, _ConsoleHandler) for h in root.handlers):
+        root.addHandler(_ConsoleHandler())
+        root.setLevel(logging.INFO)
+        root.propagate = False
+
+
 def run_cli(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None) -> int:
     """Run a tool's main(argv) and turn every failure into one line on stderr and an exit code."""
+    setup_logging()
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
         try:
             signal.signal(signal.SIGTERM, _terminate)

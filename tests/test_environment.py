@@ -9,8 +9,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 def _pyproject_pins() -> dict[str, str]:
     meta = tomllib.loads((ROOT / "pyproject.toml").read_text())
     tool = meta["tool"]["pggcn"]
-    pins = (meta["project"]["dependencies"] + tool["no_deps"] + meta["project"]["optional-dependencies"]["mmpose"]
-            + tool["mmpose_no_deps"] + tool["mmpose_from_source"])
+    extras = [pin for pins in meta["project"]["optional-dependencies"].values() for pin in pins]
+    pins = meta["project"]["dependencies"] + tool["no_deps"] + extras + tool["mmpose_no_deps"] + tool["mmpose_from_source"]
     out = {}
     for pin in pins:
         name, sep, version = pin.partition("==")
@@ -40,3 +40,9 @@ def test_environment_yml_agrees_with_pyproject():
 def test_every_dependency_is_exactly_pinned():
     for name, version in _pyproject_pins().items():
         assert re.fullmatch(r"\d+(\.\d+)*", version), f"{name}=={version} is not an exact version"
+
+
+def test_pytest_is_a_test_extra_not_a_runtime_dependency():
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert not any(p.startswith("pytest") for p in meta["project"]["dependencies"])
+    assert any(p.startswith("pytest==") for p in meta["project"]["optional-dependencies"]["test"])

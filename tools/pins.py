@@ -13,7 +13,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("names", nargs="*", help="package names to print (default: all regular pins)")
     parser.add_argument("--no-deps", action="store_true", help="print the pins installed with --no-deps")
-    parser.add_argument("--extra", choices=["mmpose"], help="print an extra's pins instead of the core ones")
+    parser.add_argument("--extra", choices=["mmpose", "test"], help="print an extra's pins instead of the core ones")
     parser.add_argument("--from-source", action="store_true", help="with --extra: the pins built from source")
     args = parser.parse_args()
     meta = tomllib.loads((ROOT / "pyproject.toml").read_text())

@@ -1,7 +1,7 @@
 # NW-UCLA cross-view (train v01+v02, test v03): Kinect v1, 20 joints, 1 person, no RGB. The pose stream sees
 # a camera view of the (randomly rotated) 3D joints, so it is view-augmented with the skeleton streams: a
 # fixed projection into the recording camera ties it to the training views and cost 4.7 points of
-# cross-view top-1 in a side-by-side run (84.7 % vs 89.4 % after 4 epochs; README, Accuracy).
+# cross-view top-1 in a side-by-side run (84.7 % vs 89.4 % after 4 epochs; docs/training.md, Accuracy).
 dataset = 'nwucla'
 ann_file = 'data/nwucla/annotations.pkl'
 train_split = 'xview_train'

@@ -9,21 +9,22 @@ CPU its per-iteration hooks cost throughput. What this loop guarantees:
 - the recipe of the strong baselines: SGD nesterov, lr scaled with the total batch, no weight decay on
   BatchNorm / biases / PG-AM graphs, linear warm-up then cosine over a fixed number of epochs (a wall-clock
   budget, `train.time_budget_min`, only when a config asks for one: it ties the result to the machine);
-- optionally an exponential moving average of the weights (`train.ema_decay`), which is what gets
-  validated and saved: it steadies the last epoch's accuracy;
+- optionally an exponential moving average of the weights (`train.ema_decay`, engine/ema.py), which is
+  what gets validated and saved: it steadies the last epoch's accuracy; the schedule is engine/schedule.py;
 - reproducible: with the same seed on a CPU two runs give the same losses (per-sample generators in
   pipeline/data/dataset.py, seeded shuffling, seeded initialisation);
 - DDP through torchrun (`--launcher pytorch`): gloo on CPU, nccl on GPU; bf16 autocast on GPU only;
-- logs: a tqdm bar with samples/s and ETA, `log.json` (one JSON object per line), TensorBoard scalars.
+- logs: a tqdm bar with samples/s and ETA, `log.json` (one JSON object per line), TensorBoard scalars, and
+  one line per epoch through `logging` (the tools print it: pipeline/cli.py);
+- `train()` reads as the run does: setup -> resume -> epochs -> finish, on a copy of the caller's config.
 """
 from __future__ import annotations
 
 import copy
 import json
-import math
+import logging
 import os
 import random
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,8 +44,11 @@ from pipeline.config import default_work_dir
 from pipeline.data.dataset import EpochSampler, SkeletonDataset, test_loader
 from pipeline.engine.annotation_file import ensure_annotations
 from pipeline.engine.evaluation import check_joints, check_labels, compute_metrics, predict_scores
+from pipeline.engine.ema import WeightEMA
+from pipeline.engine.schedule import Schedule
 from pipeline.engine.run_record import differences, holds_a_run, make_record, move_aside, read_record, write_record
 
+log = logging.getLogger(__name__)
 WORK_DIR_FILES = ("best.pth", "last.pth", "log.json", "run.json")  # what a run writes (never one of its inputs)
 TRAIN_DEFAULTS = dict(batch_size=16, epochs=65, warmup_epochs=5, lr=0.1, base_batch=64, momentum=0.9,
                       weight_decay=5e-4, nesterov=True, label_smoothing=0.0, repeat=1, num_workers=2,
@@ -73,8 +77,8 @@ def _worker_init(worker_id: int) -> None:
     torch.set_num_threads(1)
 
 
-def build_loaders(cfg, ann: Path, rank: int = 0, world: int = 1) -> tuple[DataLoader, DataLoader]:
-    tc = {**TRAIN_DEFAULTS, **cfg.get("train", {})}
+def build_loaders(cfg, ann: Path, rank: int = 0, world: int = 1, tc: dict | None = None) -> tuple[DataLoader, DataLoader]:
+    tc = tc or train_settings(cfg)
     train_set = SkeletonDataset(ann, cfg.train_split, cfg.train_pipeline, repeat=tc["repeat"], seed=tc["seed"],
                                 use_store=cfg.get("use_store", True))
     sampler = EpochSampler(train_set, seed=tc["seed"], num_replicas=world, rank=rank)
@@ -90,41 +94,6 @@ def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
         leaf = name.rsplit(".", 1)[-1]
         (no_decay if p.ndim <= 1 or leaf in ("M", "M_prime", "offset") else decay).append(p)
     return [dict(params=decay, weight_decay=weight_decay), dict(params=no_decay, weight_decay=0.0)]
-
-
-class Schedule:
-    """Linear warm-up then cosine, driven by progress in [0, 1] (iterations, or wall-clock if budgeted)."""
-
-    def __init__(self, base_lr: float, warmup_frac: float):
-        self.base_lr, self.warmup = base_lr, warmup_frac
-
-    def lr(self, progress: float) -> float:
-        warm = min(1.0, (progress + 1e-4) / self.warmup) if self.warmup > 0 else 1.0
-        return self.base_lr * warm * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
-
-
-class WeightEMA:
-    """An exponential moving average of a model's weights (and BatchNorm statistics).
-
-    The decay ramps up as (1 + n) / (10 + n) until it reaches `decay`, so the first updates do not
-    drag the average towards the random initialisation."""
-
-    def __init__(self, model: torch.nn.Module, decay: float):
-        self.decay = decay
-        self.updates = 0
-        self.model = copy.deepcopy(model).eval()
-        for p in self.model.parameters():
-            p.requires_grad_(False)
-
-    @torch.no_grad()
-    def update(self, model: torch.nn.Module) -> None:
-        self.updates += 1
-        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
-        for avg, cur in zip(self.model.state_dict().values(), model.state_dict().values()):
-            if avg.dtype.is_floating_point:
-                avg.lerp_(cur, 1.0 - d)
-            else:
-                avg.copy_(cur)
 
 
 @dataclass
@@ -193,10 +162,10 @@ def resume(run: Run) -> None:
         run.ema.updates = run.progress.ema_updates
     if run.rank == 0:
         if run.progress.epoch >= run.tc["epochs"]:
-            print(f"{printable(str(last))} already holds the finished run ({run.progress.epoch} epochs); nothing "
-                  f"to train (--restart trains again, moving this run aside)", flush=True)
+            log.info("%s already holds the finished run (%d epochs); nothing to train (--restart trains again, "
+                     "moving this run aside)", printable(str(last)), run.progress.epoch)
         else:
-            print(f"resuming from {printable(str(last))} at epoch {run.progress.epoch + 1}", flush=True)
+            log.info("resuming from %s at epoch %d", printable(str(last)), run.progress.epoch + 1)
 
 
 def check_work_dir(work_dir: Path, record: dict, restart: bool, rank: int = 0) -> None:
@@ -213,8 +182,7 @@ def check_work_dir(work_dir: Path, record: dict, restart: bool, rank: int = 0) -
     if restart:
         if rank == 0:
             moved = move_aside(work_dir)
-            print(f"moved the earlier run in {printable(str(work_dir))} aside to {printable(str(moved))}",
-                  flush=True)
+            log.info("moved the earlier run in %s aside to %s", printable(str(work_dir)), printable(str(moved)))
         return
     if diffs:
         what = diffs[0] if old is None else "another " + "; another ".join(d.removeprefix("the ") for d in diffs)
@@ -318,9 +286,27 @@ def train(cfg, work_dir: Path | None = None, launcher: str = "none", load_from: 
           restart: bool = False, config_path: Path | None = None) -> dict[str, Any]:
     """Train (resuming from work_dir/last.pth if it holds this same run); returns the best and the final
     test metrics. `load_from` starts from another checkpoint's weights (all but the classifier); `restart`
-    moves a run already in work_dir aside and starts afresh."""
+    moves a run already in work_dir aside and starts afresh. The caller's `cfg` is left as it is."""
+    run, train_loader, val_loader = setup(copy.deepcopy(cfg), work_dir, launcher, load_from, restart, config_path)
+    resume(run)
+    if run.rank == 0:  # only now, once every check passed: a refused run leaves the work dir as it was
+        write_record(run.work_dir, run.meta["run"])
+    run_epochs(run, train_loader, val_loader)
+    return finish(run)
+
+
+def train_settings(cfg) -> dict:
+    """The config's `train` section over the defaults (merged once per run)."""
+    return {**TRAIN_DEFAULTS, **cfg.get("train", {})}
+
+
+def setup(cfg, work_dir: Path | None, launcher: str, load_from: Path | None, restart: bool,
+          config_path: Path | None) -> tuple[Run, DataLoader, DataLoader]:
+    """Everything before the first epoch: processes, data, the work dir's record checked, model, optimizer.
+    Changes `cfg` (a LOAD_FROM takes over the checkpoint's architecture; a file of the user's own clips sets
+    the class count): `train` hands it a copy."""
     rank, world, device = setup_distributed(launcher)
-    tc = {**TRAIN_DEFAULTS, **cfg.get("train", {})}
+    tc = train_settings(cfg)
     seed_everything(tc["seed"] + rank)
     work_dir = Path(work_dir or default_work_dir(cfg))
     if work_dir.exists() and not work_dir.is_dir():
@@ -333,7 +319,7 @@ def train(cfg, work_dir: Path | None = None, launcher: str = "none", load_from: 
     work_dir.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(work_dir)
     start_weights = prepare_finetune(cfg, Path(load_from)) if load_from else None
-    train_loader, val_loader = build_loaders(cfg, ann, rank, world)
+    train_loader, val_loader = build_loaders(cfg, ann, rank, world, tc)
     names = list(train_loader.dataset.label_names or cfg.get("class_names") or dataset_class_names(cfg.dataset))
     if train_loader.dataset.label_names:  # a file of the user's own clips says how many classes there are
         cfg.model["num_classes"] = len(names)
@@ -347,7 +333,7 @@ def train(cfg, work_dir: Path | None = None, launcher: str = "none", load_from: 
     if start_weights is not None and not (work_dir / "last.pth").exists():
         n = load_all_but_classifier(core, start_weights, Path(load_from))
         if rank == 0:
-            print(f"initialised {n} tensors (all but the classifier) from {load_from}", flush=True)
+            log.info("initialised %d tensors (all but the classifier) from %s", n, printable(str(load_from)))
     for ds in (train_loader.dataset, val_loader.dataset):
         check_labels(ds, core.num_classes, ann)
         check_joints(ds, core, ann)
@@ -361,39 +347,49 @@ def train(cfg, work_dir: Path | None = None, launcher: str = "none", load_from: 
     run = Run(cfg, tc, work_dir, rank, world, device, model, core, opt,
               Schedule(lr, tc["warmup_epochs"] / tc["epochs"]),
               WeightEMA(core, tc["ema_decay"]) if tc["ema_decay"] else None, meta, Progress())
-    resume(run)
-    if rank == 0:  # only now, once every check passed: a refused run leaves the work dir as it was
-        write_record(work_dir, record)
-    run.started = time.perf_counter() - run.progress.elapsed
-    writer = None
     if rank == 0:
-        from torch.utils.tensorboard import SummaryWriter
-
-        writer = SummaryWriter(str(work_dir / "tensorboard"))
         length = f"{tc['epochs']} epochs" + (f" or {tc['time_budget_min']} min" if tc["time_budget_min"] else "")
         ema = f"; EMA {tc['ema_decay']}" if tc["ema_decay"] else ""
-        print(f"train {len(train_loader.dataset)} samples, test {len(val_loader.dataset)}; pose stream input: "
-              f"{pose_source(train_loader.dataset)}; lr {lr:g}; {length}{ema}; device {device}"
-              f"{f'; world {world}' if world > 1 else ''}", flush=True)
+        log.info("train %d samples, test %d; pose stream input: %s; lr %g; %s%s; device %s%s",
+                 len(train_loader.dataset), len(val_loader.dataset), pose_source(train_loader.dataset), lr, length,
+                 ema, device, f"; world {world}" if world > 1 else "")
+    return run, train_loader, val_loader
+
+
+def run_epochs(run: Run, train_loader: DataLoader, val_loader: DataLoader) -> None:
+    """Epochs until the recipe's count (or the time budget); after each: validate (rank 0), save, log."""
+    tc = run.tc
+    run.started = time.perf_counter() - run.progress.elapsed
+    writer = None
+    if run.rank == 0:
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(str(run.work_dir / "tensorboard"))
     total_iters = len(train_loader) * tc["epochs"]
     loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=tc["label_smoothing"])
-    metrics: dict | None = None
-    while run.progress.epoch < tc["epochs"] and run.fraction_done(total_iters) < 1.0:
-        record = train_one_epoch(run, train_loader, loss_fn, total_iters)
-        final = run.progress.epoch >= tc["epochs"] or run.fraction_done(total_iters) >= 1.0
-        metrics = None
-        if rank == 0 and (run.progress.epoch % tc["val_interval"] == 0 or final):
-            metrics = validate(run, val_loader)
-            record.update({f"test_{k}": v for k, v in metrics.items() if k != "samples"})
-        if rank == 0:
-            save_checkpoints(run, record, metrics)
-            _log(run, writer, record, total_iters)
-    if writer is not None:
-        writer.close()
-    if world > 1:
+    try:
+        while run.progress.epoch < tc["epochs"] and run.fraction_done(total_iters) < 1.0:
+            epoch_log = train_one_epoch(run, train_loader, loss_fn, total_iters)
+            final = run.progress.epoch >= tc["epochs"] or run.fraction_done(total_iters) >= 1.0
+            metrics = None
+            if run.rank == 0 and (run.progress.epoch % tc["val_interval"] == 0 or final):
+                metrics = validate(run, val_loader)
+                epoch_log.update({f"test_{k}": v for k, v in metrics.items() if k != "samples"})
+            if run.rank == 0:
+                save_checkpoints(run, epoch_log, metrics)
+                _log(run, writer, epoch_log, total_iters)
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+def finish(run: Run) -> dict[str, Any]:
+    """Leave the process group; the run's figures (the last epoch's from last.pth)."""
+    if run.world > 1:
         dist.barrier()
         dist.destroy_process_group()
-    last = load_checkpoint(work_dir / "last.pth")["meta"] if (work_dir / "last.pth").exists() else {}
+    last_pth = run.work_dir / "last.pth"
+    last = load_checkpoint(last_pth)["meta"] if last_pth.exists() else {}
     return dict(best_top1=run.progress.best_top1, best_epoch=run.progress.best_epoch,
                 last_top1=(last.get("metrics") or {}).get("top1"), elapsed_s=run.progress.elapsed,
                 epochs=run.progress.epoch)
@@ -403,9 +399,9 @@ def warn_overlap(train_set: SkeletonDataset, val_set: SkeletonDataset) -> None:
     """Samples in both splits make the test figure no held-out figure: say so (not an error: a user may mean it)."""
     both = np.intersect1d(train_set.names, val_set.names)
     if len(both):
-        print(f"warning: {len(both)} of the {len(set(val_set.names))} test samples (split {val_set.split!r}) are "
-              f"also training samples (split {train_set.split!r}), e.g. {printable(str(both[0]))}: the test "
-              f"accuracy is not a held-out figure", file=sys.stderr, flush=True)
+        log.warning("%d of the %d test samples (split %r) are also training samples (split %r), e.g. %s: the test "
+                    "accuracy is not a held-out figure", len(both), len(set(val_set.names)), val_set.split,
+                    train_set.split, printable(str(both[0])))
 
 
 def _log(run: Run, writer, record: dict, total_iters: int) -> None:
@@ -416,11 +412,11 @@ def _log(run: Run, writer, record: dict, total_iters: int) -> None:
             writer.add_scalar(f"test/{k[5:]}" if k.startswith("test_") else f"train/{k}", v, record["epoch"])
     done = run.fraction_done(total_iters)
     eta = run.progress.elapsed / max(done, 1e-9) * (1 - min(done, 1.0))
-    print(f"epoch {record['epoch']}: loss {record['loss']:.3f}, {record['samples_per_s']:.0f} samples/s"
+    log.info(f"epoch {record['epoch']}: loss {record['loss']:.3f}, {record['samples_per_s']:.0f} samples/s"
           + (f", test top1 {record['test_top1']:.2%} (best {run.progress.best_top1:.2%} @ "
              f"{run.progress.best_epoch})" if "test_top1" in record else "")
           + ("" if record["complete"] else ", cut short by the time budget")
-          + f", ETA {eta / 60:.1f} min", flush=True)
+          + f", ETA {eta / 60:.1f} min")
 
 
 def pose_source(dataset: SkeletonDataset) -> str:
