@@ -1,5 +1,9 @@
 """The project's own registries, and the only way a `type` string from a file becomes an object.
 
+`MODELS` holds the networks (models/pggcn.py registers PGGCN), `TRANSFORMS` the data transforms
+(pipeline/data/transforms.py registers them); both live here, in the lowest layer, so that every registry
+of the project is in one module and built by the one `build_from_cfg` below.
+
 mmengine's `Registry.build` falls back to importing any dotted name (`type='subprocess.run'` runs a
 command), and it searches parent and sibling scopes, so a config dict read from a checkpoint or an
 annotation file could name code outside this project. `build_from_cfg` looks the name up in one
@@ -13,6 +17,9 @@ from typing import Any, Mapping
 from mmengine.registry import Registry
 
 MODELS = Registry("model", scope="pggcn")
+# Our own scope: a pipeline read from a checkpoint's metadata can name these transforms and nothing else.
+# Filled when pipeline.data.transforms is imported (its build_pipeline is the way to build from it).
+TRANSFORMS = Registry("transform", scope="pggcn")
 
 
 def build_from_cfg(cfg: Mapping[str, Any], registry: Registry, default_type: str | None = None) -> Any:

@@ -6,22 +6,23 @@ as (C, T, V, M) arrays (or (clips, C, T, V, M) for multi-clip testing), which th
 Training and video inference build their inputs with the same pipeline from the config (`build_pipeline`),
 so a model never sees inputs prepared differently from how it was trained. All numpy, vectorised over
 persons, frames and joints.
+
+Each transform's docstring lists the keys it reads (Required keys; "optional" ones it uses when present)
+and the keys it adds or overwrites (Added or changed keys), as mmaction2's do, and its `repr` is the
+transform as a config would write it (`UniformSample(clip_len=52, num_clips=1, test_mode=True)`). The
+registry, `TRANSFORMS`, lives with the model registry in `models.registry`; it is re-exported here.
 """
 from __future__ import annotations
 
+import inspect
 import math
 from typing import Callable
 
 import numpy as np
-from mmengine.registry import Registry
-
-from models.registry import build_from_cfg
 
 from models.heatmaps import normalize_to_person_box
 from models.layouts import get_layout, joint_map
-
-# Our own scope: a pipeline read from a checkpoint's metadata can name these transforms and nothing else.
-TRANSFORMS = Registry("transform", scope="pggcn")
+from models.registry import TRANSFORMS, build_from_cfg  # TRANSFORMS stays importable from here too
 
 
 def _rng(results: dict) -> np.random.Generator:
@@ -55,9 +56,31 @@ def _number(name: str, value, lo: float, hi: float, integer: bool = False, lo_op
     return int(value) if integer else float(value)
 
 
+class ConfigRepr:
+    """`repr` as a config would write the transform: its class name and every constructor argument, read
+    back from the attribute of the same name (each transform keeps its arguments under their own names, as
+    the checked values it uses), so `eval(repr(t), {type(t).__name__: type(t)})` builds the same transform."""
+
+    def __repr__(self) -> str:
+        params = inspect.signature(type(self).__init__).parameters.values()
+        args = ", ".join(f"{p.name}={getattr(self, p.name)!r}" for p in list(params)[1:]
+                         if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+        return f"{type(self).__name__}({args})"
+
+
 @TRANSFORMS.register_module()
-class SelectSkeleton:
-    """Pick the 3D joints: Kinect (`keypoint`), the estimator's (`pose_world`), or randomly either (mixed)."""
+class SelectSkeleton(ConfigRepr):
+    """Pick the 3D joints: Kinect (`keypoint`), the estimator's (`pose_world`), or randomly either (mixed).
+
+    Required keys:
+        - keypoint: (M, T, V, 3) Kinect joints, for source 'kinect' (and 'mixed' when it picks Kinect)
+        - pose_world: (M, T, V, 3) the estimator's 3D joints, for source 'estimated' (and 'mixed' when it
+          picks them); a record without them is refused in one line
+        - rng (optional): the random generator, for source 'mixed' in training
+        - frame_dir (optional): the sample's name, for error messages
+    Added or changed keys:
+        - joints: (M, T, V, 3) float32, a copy of the chosen joints
+    """
 
     def __init__(self, source: str = "kinect", test_mode: bool = False):
         if source not in ("kinect", "estimated", "mixed"):
@@ -85,9 +108,19 @@ class SelectSkeleton:
 
 
 @TRANSFORMS.register_module()
-class MapLayout:
+class MapLayout(ConfigRepr):
     """Re-express a record in another joint layout (NTU-25 data for a Kinect-v1-20 model, say): every
-    per-joint field is indexed by `models.layouts.joint_map`. A record already in `target` passes unchanged."""
+    per-joint field is indexed by `models.layouts.joint_map`. A record already in `target` passes unchanged.
+
+    Required keys:
+        - layout (optional): the record's joint layout, 'ntu25' when absent
+        - keypoint, pose_world, pose_keypoint, pose_score, kinect_color, keypoint_score (each optional):
+          the per-joint fields, (M, T, V, ...)
+    Added or changed keys:
+        - keypoint, pose_world, pose_keypoint, pose_score, kinect_color, keypoint_score: those present, with
+          `target`'s joints on axis 2
+        - layout: set to `target`
+    """
 
     FIELDS = ("keypoint", "pose_world", "pose_keypoint", "pose_score", "kinect_color", "keypoint_score")
 
@@ -107,9 +140,21 @@ class MapLayout:
 
 
 @TRANSFORMS.register_module()
-class ResampleFps:
+class ResampleFps(ConfigRepr):
     """Resample a clip's frames to `fps` by time, so clips recorded at 15 and 30 fps give the model the same
-    temporal sampling (records without `fps`, e.g. NTU's, are left as they are)."""
+    temporal sampling (records without `fps`, e.g. NTU's, are left as they are).
+
+    Required keys:
+        - keypoint: (M, T, V, C), whose T is the clip's frame count
+        - fps (optional): the clip's frame rate; without it (or at `fps` already) nothing changes
+        - pose_world, pose_keypoint, pose_score, kinect_color, keypoint_score (each optional): resampled
+          with `keypoint`
+    Added or changed keys:
+        - keypoint, pose_world, pose_keypoint, pose_score, kinect_color, keypoint_score: those present, with
+          the frames (axis 1) taken at `fps`
+        - total_frames: the new frame count
+        - fps: set to `fps`
+    """
 
     FIELDS = ("keypoint", "pose_world", "pose_keypoint", "pose_score", "kinect_color", "keypoint_score")
 
@@ -131,11 +176,23 @@ class ResampleFps:
 
 
 @TRANSFORMS.register_module()
-class From2DKeypoints:
+class From2DKeypoints(ConfigRepr):
     """2D files (pyskl / mmaction2: `keypoint` (M, T, V, 2) pixels + `keypoint_score` (M, T, V), e.g. COCO-17
     from HRNet) as model input: the skeleton streams get (x, y, score) with x, y scaled to [-1, 1] by the
     image size (pyskl's PreNormalize2D; the clip's keypoint extent when the file has no img_shape), and the
-    pose stream gets the same keypoints as its 2D pose."""
+    pose stream gets the same keypoints as its 2D pose.
+
+    Required keys:
+        - keypoint: (M, T, V, 2) pixel coordinates
+        - keypoint_score (optional): (M, T, V) scores, all 1 when absent
+        - img_shape (optional): (h, w, ...) of the video, for the scaling
+        - frame_dir (optional): the sample's name, for error messages
+    Added or changed keys:
+        - joints: (M, T, V, 3) float32 (x, y scaled to [-1, 1], score); unscored joints get x = y = 0
+        - pose_keypoint: (M, T, V, 2) float32, the keypoints as they came
+        - pose_score: (M, T, V) float32, the scores
+        - pose_source: 'keypoint (2D file)', only when the record has none
+    """
 
     def __call__(self, results: dict) -> dict:
         kp = np.asarray(results["keypoint"], np.float32)
@@ -158,11 +215,18 @@ class From2DKeypoints:
 
 
 @TRANSFORMS.register_module()
-class CentreSkeleton:
+class CentreSkeleton(ConfigRepr):
     """Translate so the layout's centre joint of the first frame with a person sits at the origin.
 
     With `align=True`, also rotate as pyskl's PreNormalize3D: the spine (base -> middle) along +z and the
     shoulders (right -> left) along +x, making the skeleton independent of where the camera stood.
+
+    Required keys:
+        - joints: (M, T, V, 3); the first person's first frame with any joint gives the origin
+        - layout (optional): the joint layout, 'ntu25' when absent
+    Added or changed keys:
+        - joints: float32, moved (and with `align` rotated); absent joints stay exact zeros, and a clip whose
+          first person never appears is left as it is
     """
 
     def __init__(self, align: bool = False):
@@ -213,12 +277,24 @@ def _rotation_to(v: np.ndarray, target: np.ndarray) -> np.ndarray:
 
 
 @TRANSFORMS.register_module()
-class UniformSample:
+class UniformSample(ConfigRepr):
     """Sample `clip_len` frames spread evenly over the clip (pyskl's UniformSampleFrames).
 
     The clip is cut into clip_len equal segments; training takes a random frame from each, testing the
     middle one (and `num_clips` > 1 shifted offsets for multi-clip testing). Clips shorter than clip_len
     are looped. The same frames are taken from every per-frame field, so 2D and 3D stay aligned.
+
+    Required keys:
+        - joints: (M, T, V, C), at least one frame
+        - pose_keypoint, pose_score, kinect_color, kinect_tracking, keypoint_score (each optional): sampled
+          with `joints`
+        - rng (optional): the random generator, in training
+        - frame_dir (optional): the sample's name, for error messages
+    Added or changed keys:
+        - joints, pose_keypoint, pose_score, kinect_color, kinect_tracking, keypoint_score: those present,
+          with num_clips * clip_len frames (the clips one after another on axis 1)
+        - num_clips: `num_clips`
+        - clip_len: `clip_len`
     """
 
     def __init__(self, clip_len: int = 100, num_clips: int = 1, test_mode: bool = False):
@@ -253,13 +329,21 @@ class UniformSample:
 
 
 @TRANSFORMS.register_module()
-class RandomRotate:
-    """Rotate the skeleton by random angles about x, y and z (up to `max_deg` degrees each)."""
+class RandomRotate(ConfigRepr):
+    """Rotate the skeleton by random angles about x, y and z (up to `max_deg` degrees each).
+
+    Required keys:
+        - joints: (M, T, V, 3)
+        - rng (optional): the random generator
+    Added or changed keys:
+        - joints: float32, rotated (about the axes in `axes` only)
+    """
 
     def __init__(self, max_deg: float = 30.0, axes: str = "xyz"):
         if not isinstance(axes, str) or not set(axes) <= set("xyz"):
             raise ValueError(f"axes must be some of 'xyz', got {axes!r:.60}")
-        self.max_rad, self.axes = math.radians(_number("max_deg", max_deg, 0, 360)), axes
+        self.max_deg = _number("max_deg", max_deg, 0, 360)
+        self.max_rad, self.axes = math.radians(self.max_deg), axes
 
     def __call__(self, results: dict) -> dict:
         a = _rng(results).uniform(-self.max_rad, self.max_rad, 3) * [c in self.axes for c in "xyz"]
@@ -272,8 +356,15 @@ class RandomRotate:
 
 
 @TRANSFORMS.register_module()
-class RandomScale:
-    """Scale each axis by a random factor in [1 - scale, 1 + scale]."""
+class RandomScale(ConfigRepr):
+    """Scale each axis by a random factor in [1 - scale, 1 + scale].
+
+    Required keys:
+        - joints: (M, T, V, 3)
+        - rng (optional): the random generator
+    Added or changed keys:
+        - joints: scaled per axis
+    """
 
     def __init__(self, scale: float = 0.1):
         self.scale = _number("scale", scale, 0, 1)
@@ -285,8 +376,16 @@ class RandomScale:
 
 
 @TRANSFORMS.register_module()
-class JointNoise:
-    """Gaussian jitter and random joint dropout: makes Kinect joints look like an estimator's, and back."""
+class JointNoise(ConfigRepr):
+    """Gaussian jitter and random joint dropout: makes Kinect joints look like an estimator's, and back.
+
+    Required keys:
+        - joints: (M, T, V, C)
+        - rng (optional): the random generator
+    Added or changed keys:
+        - joints: float32, present joints jittered by `std`; each joint of each frame dropped (zeroed)
+          with probability `drop_prob`
+    """
 
     def __init__(self, std: float = 0.01, drop_prob: float = 0.0):
         self.std = _number("std", std, 0, 10)
@@ -305,11 +404,17 @@ class JointNoise:
 
 
 @TRANSFORMS.register_module()
-class MinMaxScale:
+class MinMaxScale(ConfigRepr):
     """Scale the present joints of a sample into [-1, 1] per axis (CTR-GCN's NW-UCLA normalisation).
 
     Makes the input independent of body size and camera distance, which also bridges metric Kinect
     joints and an estimator's differently scaled 3D joints.
+
+    Required keys:
+        - joints: (M, T, V, C)
+    Added or changed keys:
+        - joints: float32, present joints scaled into [-1, 1], absent ones exact zeros (a sample without
+          any joint is left as it is)
     """
 
     def __call__(self, results: dict) -> dict:
@@ -325,7 +430,7 @@ class MinMaxScale:
 
 
 @TRANSFORMS.register_module()
-class PoseInput:
+class PoseInput(ConfigRepr):
     """The pose stream's input: 2D keypoints in the unit person box + scores, non-mirrored convention.
 
     source='record': the estimator's `pose_keypoint`/`pose_score`; when a record has none, the `fallback`
@@ -337,6 +442,21 @@ class PoseInput:
     `noise_m` metres of jitter. For datasets without RGB (NW-UCLA) this keeps the pose stream view-augmented
     together with the skeleton streams; a fixed projection from the recording camera ties it to the
     training views, which is exactly what a cross-view split punishes.
+
+    Required keys:
+        - joints: (M, T, V, 3), for source 'projection' and the 'projection' and 'kinect_color' fallbacks
+          (the latter takes its scores from which joints are present)
+        - pose_keypoint, pose_score: (M, T, V, 2) pixels and (M, T, V) scores, for source 'record' (when
+          `pose_keypoint` is absent a fallback is used, and with none that applies the record is refused)
+        - kinect_color (optional): (M, T, V, 2) Kinect colour-space joints, for the 'kinect_color' fallback
+        - pose_mirrored (optional): whether `pose_keypoint` is mirrored, False when absent
+        - pose_source (optional): what made `pose_keypoint`, 'estimator' when absent
+        - rng (optional): the random generator, for `noise_px` and `noise_m`
+        - frame_dir (optional): the sample's name, for error messages
+    Added or changed keys:
+        - pose_xy: (M, T, V, 2) keypoints in the unit person box, not mirrored
+        - pose_sc: (M, T, V) float32 scores
+        - pose_source_used: the 2D source used ('projection', 'kinect_color', or the record's pose_source)
     """
 
     FALLBACKS = ("kinect_color", "projection")
@@ -392,8 +512,23 @@ class PoseInput:
 
 
 @TRANSFORMS.register_module()
-class PackInputs:
-    """Pad/cut persons to `num_person` and pack (C, T, V, M) arrays (multi-clip: (clips, C, T, V, M))."""
+class PackInputs(ConfigRepr):
+    """Pad/cut persons to `num_person` and pack (C, T, V, M) arrays (multi-clip: (clips, C, T, V, M)).
+
+    It returns a new dict holding only the keys below: every other key of `results` is dropped.
+
+    Required keys:
+        - joints: (M, T, V, C)
+        - pose_xy, pose_sc: (M, T, V, 2) and (M, T, V), with `with_pose`
+        - num_clips (optional): clips laid one after another on the frame axis, 1 when absent
+        - label (optional): the class index, -1 when absent
+        - frame_dir (optional): the sample's name, '' when absent
+    Added or changed keys:
+        - skeleton: float32 (C, T, V, num_person), or (clips, C, T, V, num_person)
+        - pose: float32 (3, T, V, num_person) (x, y, score), or with clips first; with `with_pose` only
+        - label: int
+        - frame_dir: the sample's name
+    """
 
     def __init__(self, num_person: int = 2, with_pose: bool = True):
         self.num_person = _number("num_person", num_person, 1, MAX_NUM_PERSON, integer=True)
@@ -417,8 +552,22 @@ class PackInputs:
 
 
 class Compose:
+    """Run transforms one after another, each on the dict the one before returned.
+
+    Required keys:
+        - those of its first transform, and of each later one that the steps before it do not add
+    Added or changed keys:
+        - those its transforms add or change (PackInputs, last, returns a new dict with only its own keys)
+    """
+
     def __init__(self, transforms: list[Callable]):
         self.transforms = transforms
+
+    def __repr__(self) -> str:
+        """`Compose([` and `])` around the steps' reprs, one step a line, as a config lists them."""
+        if not self.transforms:
+            return "Compose([])"
+        return "Compose([\n" + "".join(f"    {t!r},\n" for t in self.transforms) + "])"
 
     def __call__(self, results: dict) -> dict:
         for t in self.transforms:

@@ -18,7 +18,7 @@ import pytest
 
 from pipeline.inference.live import LiveSource, is_live_source, live_windows
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CLI = ROOT / "tools" / "infer_video.py"
 GROUP = ROOT / "tests/data/videos/group_exercise_3p_384x288.avi"  # 10 fps, 39 s, three people
 

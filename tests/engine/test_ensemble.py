@@ -8,7 +8,7 @@ import pytest
 
 from pipeline.engine.ensemble import fuse
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _dump(path, names, labels, scores):

@@ -13,7 +13,7 @@ from extract.fileio import atomic_pickle_dump
 from pipeline.datasets.ntu.names import make_splits, missing_skeletons, parse_sample_name
 from pipeline.datasets.ntu.skeleton import SkeletonFormatError, read_skeleton
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "tests/data/ntu_sample/S001C001P001R001A001.skeleton"
 
 

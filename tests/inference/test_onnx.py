@@ -25,7 +25,7 @@ from pipeline.data.transforms import MapLayout
 
 from _tools import run_tool
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "tests" / "data" / "ntu_sample" / "S001C001P001R001A001.skeleton"
 NWUCLA = ROOT / "checkpoints" / "pggcn_nwucla_default.pth"
 FALL = ROOT / "checkpoints" / "pggcn_gmdcsa_fall.pth"

@@ -15,7 +15,7 @@ from pipeline.data.dataset import SkeletonDataset
 from pipeline.datasets.nwucla import DEFAULT_ANN, import_nwucla
 from pipeline.data.store import SampleStore, open_store, store_path, write_store
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SKELETON = ROOT / "tests/data/ntu_sample/S001C001P001R001A001.skeleton"
 
 
