@@ -43,14 +43,18 @@ _ALLOWED_GLOBALS = {
 _NUMPY_DTYPE_MODULES = ("numpy.dtypes", "numpy")
 
 
-def one_line(e: BaseException) -> str:
+def one_line(e: BaseException, path: str | os.PathLike | None = None) -> str:
     """An exception as one whole line (never cut: the end of a message is often the useful part), its
-    control characters escaped (`printable`): a name from a file cannot clear the screen or forge a line."""
+    control characters escaped (`printable`): a name from a file cannot clear the screen or forge a line.
+    With `path`, the line starts with that file unless it names it already (every error names its file)."""
     if isinstance(e, OSError) and e.filename is not None and e.strerror:
         text = f"{e.filename}: {e.strerror}"
     else:
         text = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
-    return printable(" ".join(text.split())) or type(e).__name__
+    msg = printable(" ".join(text.split())) or type(e).__name__
+    if path is None or printable(str(path)) in msg:
+        return msg
+    return f"{printable(str(path))}: {msg}"
 
 
 def require_file(path: str | os.PathLike, what: str = "file") -> Path:

@@ -31,3 +31,27 @@ def run_tool(capsys, name: str, *argv) -> tuple[int, str, str]:
         code = e.code
     captured = capsys.readouterr()
     return code, captured.out, captured.err
+
+
+def cut_clip(src: Path, dst: Path, start: int, frames: int, fps: float | None = None) -> Path:
+    """Frames [start, start + frames) of a real video written as an mp4 clip (clips cut at test time from the
+    shipped videos, so their labels are what they show)."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(src))
+    rate = fps or cap.get(cv2.CAP_PROP_FPS)
+    for _ in range(start):
+        cap.grab()
+    writer = None
+    for _ in range(frames):
+        ok, frame = cap.read()
+        if not ok:
+            break
+        if writer is None:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            writer = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*"mp4v"), rate, frame.shape[1::-1])
+        writer.write(frame)
+    if writer is not None:
+        writer.release()
+    cap.release()
+    return dst

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from _tools import run_tool
+from _tools import cut_clip, run_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data"
@@ -748,7 +748,7 @@ def test_unreadable_video_names_both_decoders(corpus):
         probe_video(corpus["text_video"])
 
 
-def test_torch_messages_are_not_cut(corpus):
+def test_torch_messages_are_notcut_clip(corpus):
     from pipeline.checkpoint import load_checkpoint
 
     with pytest.raises(ValueError) as e:
@@ -773,25 +773,6 @@ def test_unforeseen_errors_are_one_line_with_exit_1(capsys):
 # tool run from another folder. Each case gives the right result or one line, and nothing protected changes.
 
 
-def _cut(src: Path, dst: Path, start: int, frames: int) -> Path:
-    import cv2
-
-    cap = cv2.VideoCapture(str(src))
-    for _ in range(start):
-        cap.grab()
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    writer = None
-    for _ in range(frames):
-        ok, frame = cap.read()
-        if not ok:
-            break
-        if writer is None:
-            writer = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*"mp4v"), cap.get(cv2.CAP_PROP_FPS),
-                                     frame.shape[1::-1])
-        writer.write(frame)
-    writer.release()
-    cap.release()
-    return dst
 
 
 EXERCISE = DATA / "videos" / "group_exercise_3p_384x288.avi"
@@ -801,7 +782,7 @@ EXERCISE = DATA / "videos" / "group_exercise_3p_384x288.avi"
 def clip_sources(tmp_path_factory) -> list[Path]:
     """Four short real clips (people exercising), cut once for every videos case."""
     d = tmp_path_factory.mktemp("clip_sources")
-    return [_cut(EXERCISE, d / f"c{i}.mp4", 20 + 60 * i, 24) for i in range(4)]
+    return [cut_clip(EXERCISE, d / f"c{i}.mp4", 20 + 60 * i, 24) for i in range(4)]
 
 
 def _table(root: Path, rows: list[tuple[str, str]], bom: bool = False, crlf: bool = False) -> Path:

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 import pytest
-from _tools import run_tool
+from _tools import cut_clip, run_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 EXERCISE = ROOT / "tests/data/videos/group_exercise_3p_384x288.avi"
@@ -19,24 +19,6 @@ CONFIG = ROOT / "configs/pggcn_videos.py"
 FAST = ["--cfg-options", "train.epochs=1", "train.repeat=1", "train.warmup_epochs=0", "train.num_workers=0"]
 
 
-def _cut(src: Path, dst: Path, start: int, frames: int) -> Path:
-    import cv2
-
-    cap = cv2.VideoCapture(str(src))
-    for _ in range(start):
-        cap.grab()
-    writer = None
-    for _ in range(frames):
-        ok, frame = cap.read()
-        if not ok:
-            break
-        if writer is None:
-            writer = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*"mp4v"), cap.get(cv2.CAP_PROP_FPS),
-                                     frame.shape[1::-1])
-        writer.write(frame)
-    writer.release()
-    cap.release()
-    return dst
 
 
 def _write_labels(root: Path, labels: dict[str, str]) -> None:
@@ -64,8 +46,8 @@ def test_a_users_day(capsys, tmp_path, monkeypatch):
     root.mkdir()
     labels = {}
     for i in range(3):
-        labels[_cut(EXERCISE, root / f"ex{i}.mp4", 20 + 80 * i, 30).name] = "exercise"
-        labels[_cut(WALK, root / f"walk{i}.mp4", 40 + 45 * i, 30).name] = "exercise"  # a slip: these walk
+        labels[cut_clip(EXERCISE, root / f"ex{i}.mp4", 20 + 80 * i, 30).name] = "exercise"
+        labels[cut_clip(WALK, root / f"walk{i}.mp4", 40 + 45 * i, 30).name] = "exercise"  # a slip: these walk
     _write_labels(root, labels)
 
     # 1. extract the folder

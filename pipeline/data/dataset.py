@@ -68,9 +68,8 @@ class SkeletonDataset(Dataset):
         try:
             out = self.pipeline(rec)
         except ValueError as e:  # a transform sees one record, not its file: say which file and sample
-            text = one_line(e)
-            raise ValueError(text if str(self.ann_file) in text else
-                             f"{self.ann_file}: sample {printable(str(rec.get('frame_dir')))}: {text}") from None
+            raise ValueError(one_line(e, f"{self.ann_file}: sample {printable(str(rec.get('frame_dir')))}")
+                             if str(self.ann_file) not in str(e) else one_line(e)) from None
         out.pop("rng", None)
         return out
 

@@ -27,11 +27,11 @@ import numpy as np
 
 from extract import video as vio
 from extract.crop_tracking import CropPoseTracker
-from extract.fileio import printable
+from extract.fileio import one_line, printable
 from extract.multiperson import PoseFrame, assemble_tracks, default_workers
 
 from pipeline.inference.video import MIN_PRESENCE
-from pipeline.inference.predictor import InferenceError, _one_line
+from pipeline.inference.predictor import InferenceError
 from pipeline.data.video_records import build_record, map_tracks
 from pipeline.inference.windows import person_groups, window_and_stride
 
@@ -109,7 +109,7 @@ class LiveSource:
             try:
                 info = vio.probe_video(path)
             except Exception as e:
-                raise InferenceError(_one_line(e, path)) from None
+                raise InferenceError(one_line(e, path)) from None
             self.fps = float(info["fps"] or 0.0) or 30.0
             self.width, self.height = int(info["width"]), int(info["height"])
         self.captured = 0
@@ -141,7 +141,7 @@ class LiveSource:
             else:
                 self._read_file()
         except Exception as e:  # handed to the consumer as one line
-            self.error = _one_line(e, Path(self.source) if self.kind == "file" else None)
+            self.error = one_line(e, Path(self.source) if self.kind == "file" else None)
         finally:
             with self._cond:
                 self.finished = True

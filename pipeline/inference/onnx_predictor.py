@@ -19,7 +19,8 @@ import numpy as np
 from models.layouts import get_layout
 
 from pipeline.data.classes import check_class_names
-from pipeline.inference.predictor import InferenceError, PredictorBase, _one_line
+from extract.fileio import one_line
+from pipeline.inference.predictor import InferenceError, PredictorBase
 
 # The file format, read here and written by `pipeline.inference.onnx_export`: metadata_props keys (with META_PREFIX),
 # each value JSON. All of META_KEYS are required; the file also names its source checkpoint
@@ -54,7 +55,7 @@ class OnnxPredictor(PredictorBase):
         try:
             return self.session.run([self.output_name], feeds)[0]
         except Exception as e:  # onnxruntime's errors (wrong shape, ...) are not one class
-            raise InferenceError(f"{self.path}: the model failed on this input ({_one_line(e)})") from None
+            raise InferenceError(f"{self.path}: the model failed on this input ({one_line(e)})") from None
 
     def class_probs(self, skeleton: np.ndarray, pose: np.ndarray | None) -> np.ndarray:
         return _softmax(self.logits(skeleton, pose).astype(np.float32))
@@ -78,7 +79,7 @@ def load_onnx_predictor(path: str | Path) -> OnnxPredictor:
     try:
         session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
     except Exception as e:  # onnxruntime raises its own classes (InvalidProtobuf, Fail, ...)
-        raise InferenceError(f"{path}: not a readable ONNX model ({_one_line(e)})") from None
+        raise InferenceError(f"{path}: not a readable ONNX model ({one_line(e)})") from None
     try:
         meta = _read_metadata(session.get_modelmeta().custom_metadata_map)
         _check_io(session, meta)
@@ -87,7 +88,7 @@ def load_onnx_predictor(path: str | Path) -> OnnxPredictor:
         pipeline = build_pipeline(meta["test_pipeline"])  # each step's numbers are bounded when it is built
         check_test_pipeline(meta["test_pipeline"])  # not empty, and it makes the `skeleton` input
     except ValueError as e:
-        raise InferenceError(_one_line(e, path)) from None
+        raise InferenceError(one_line(e, path)) from None
     return OnnxPredictor(session=session, class_names=meta["class_names"], layout=meta["layout"],
                          pipeline=pipeline, num_person=meta["num_person"], clip_len=meta["clip_len"],
                          resample_fps=meta["resample_fps"], path=path, input_names=meta["input_names"],

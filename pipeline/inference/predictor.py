@@ -120,7 +120,7 @@ def load_predictor(checkpoint: str | Path | None = None, device: str = "cpu") ->
                          device=device, checkpoint=path,
                          uses_pose=bool(getattr(loaded.model, "pose_input", "heatmap")))
     except (ValueError, TypeError) as e:  # the loader's one-line reasons (not a checkpoint, unknown type, ...)
-        raise InferenceError(_one_line(e, path)) from None
+        raise InferenceError(one_line(e, path)) from None
 
 
 def _clip_len(pipeline_cfg: list) -> int | None:
@@ -150,11 +150,6 @@ def _positive(value, name: str) -> int:
         raise ValueError(f"its test pipeline's {name} must be a positive integer, got {value!r}")
     return value
 
-
-def _one_line(e: BaseException, path: Path | None = None) -> str:
-    """The error as one line, prefixed with the file when the message does not name it yet."""
-    msg = one_line(e)
-    return msg if path is None or str(path) in msg else f"{path}: {msg}"
 
 
 class ModelProcess:
@@ -230,7 +225,7 @@ def _serve_model(conn, checkpoint: str, device: str) -> None:
             conn.send(("error", str(e)))
             return
         except Exception as e:  # a bug or an unforeseen file problem: still one line for the user
-            conn.send(("error", _one_line(e, Path(checkpoint))))
+            conn.send(("error", one_line(e, Path(checkpoint))))
             return
         conn.send(("ready", dict(class_names=pred.class_names, layout=pred.layout, num_person=pred.num_person,
                                  clip_len=pred.clip_len, num_classes=pred.num_classes,
@@ -245,7 +240,7 @@ def _serve_model(conn, checkpoint: str, device: str) -> None:
             try:
                 conn.send(("probs", pred.predict(records)))
             except Exception as e:
-                conn.send(("error", f"{checkpoint}: the model failed on this video's input ({_one_line(e)})"))
+                conn.send(("error", f"{checkpoint}: the model failed on this video's input ({one_line(e)})"))
     finally:
         conn.close()
         os._exit(0)  # nothing left to clean up; torch's teardown would cost about a second

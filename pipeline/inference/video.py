@@ -22,11 +22,12 @@ import numpy as np
 
 from extract import video as vio
 from extract.crop_tracking import track_poses
+from extract.fileio import one_line
 from extract.overlay import write_overlay
 
 # the names tools/infer_video.py and the tests use come from here, whichever module holds them
 from pipeline.inference.predictor import (DEFAULT_CHECKPOINT, DEFAULT_CONFIG, InferenceError, ModelProcess,  # noqa: F401
-                        Predictor, _one_line, how_to_get_checkpoint, load_predictor)
+                        Predictor, how_to_get_checkpoint, load_predictor)
 from pipeline.inference.timeline import frame_probs, segments
 from pipeline.data.video_records import build_record, map_tracks
 from pipeline.inference.result import InferenceResult, summary_text  # noqa: F401
@@ -158,7 +159,7 @@ def _run(video: Path, info: dict, predictor, remote: ModelProcess | None, t0: fl
             write_overlay(read_frames(video, rgb=False), overlay, info["fps"], poses, result.frame_labels,
                           on_frame=bar.update, person_labels=person_frame_labels(result))
         except (OSError, ValueError) as e:
-            raise InferenceError(_one_line(e, Path(overlay))) from None
+            raise InferenceError(one_line(e, Path(overlay))) from None
         finally:
             bar.close()
         timings["overlay_s"] = time.perf_counter() - t_ov
@@ -198,7 +199,7 @@ def open_video(path: Path) -> dict:
     try:
         info = vio.probe_video(path)
     except Exception as e:  # the reader's own one-line reasons (not a video, corrupt, ...)
-        raise InferenceError(_one_line(e, path)) from None
+        raise InferenceError(one_line(e, path)) from None
     return dict(frames=max(int(info["frames"]), _declared_frames(path)), fps=float(info["fps"] or 0.0) or 30.0,
                 width=int(info["width"]), height=int(info["height"]))
 
@@ -224,4 +225,4 @@ def read_frames(path: Path, max_width: int | None = None, rgb: bool = True):
     try:
         yield from vio.iter_frames(path, max_width=max_width, rgb=rgb)
     except Exception as e:  # the reader's one-line reasons, and whatever a decoder raises
-        raise InferenceError(_one_line(e, path)) from None
+        raise InferenceError(one_line(e, path)) from None

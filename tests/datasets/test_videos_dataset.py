@@ -9,10 +9,9 @@ import csv
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
-from _tools import run_tool
+from _tools import cut_clip, run_tool
 
 from pipeline.datasets.videos import Clip, assign_splits, discover, split_warnings
 
@@ -20,23 +19,6 @@ ROOT = Path(__file__).resolve().parents[2]
 VIDEOS = ROOT / "tests/data/videos"
 
 
-def _cut(src: Path, dst: Path, start: int, frames: int, fps: float | None = None) -> Path:
-    cap = cv2.VideoCapture(str(src))
-    rate = fps or cap.get(cv2.CAP_PROP_FPS)
-    for _ in range(start):
-        cap.grab()
-    writer = None
-    for _ in range(frames):
-        ok, frame = cap.read()
-        if not ok:
-            break
-        if writer is None:
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            writer = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*"mp4v"), rate, frame.shape[1::-1])
-        writer.write(frame)
-    writer.release()
-    cap.release()
-    return dst
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +26,8 @@ def clip_folder(tmp_path_factory) -> Path:
     """Two real actions, one sub-folder each, plus a broken clip that must fail alone."""
     root = tmp_path_factory.mktemp("my_clips")
     for i in range(4):
-        _cut(VIDEOS / "group_exercise_3p_384x288.avi", root / "exercise" / f"ex{i}.mp4", 20 + 90 * i, 40)
-        _cut(VIDEOS / "people_walk_to_table_768x432.mp4", root / "walk to table" / f"wt{i}.mp4", 40 + 45 * i, 30)
+        cut_clip(VIDEOS / "group_exercise_3p_384x288.avi", root / "exercise" / f"ex{i}.mp4", 20 + 90 * i, 40)
+        cut_clip(VIDEOS / "people_walk_to_table_768x432.mp4", root / "walk to table" / f"wt{i}.mp4", 40 + 45 * i, 30)
     (root / "walk to table" / "broken.mp4").write_bytes(b"not a video at all" * 10)
     return root
 
@@ -91,7 +73,7 @@ def test_train_eval_and_infer_with_the_users_own_labels(capsys, extracted, tmp_p
                                "--work-dir", tmp_path / "e")
     assert rc == 0, err
     assert "walk to table" in (tmp_path / "e/per_class.csv").read_text()
-    clip = _cut(VIDEOS / "group_exercise_3p_384x288.avi", tmp_path / "new_clip.mp4", 150, 60)
+    clip = cut_clip(VIDEOS / "group_exercise_3p_384x288.avi", tmp_path / "new_clip.mp4", 150, 60)
     rc, stdout, err = run_tool(capsys, "infer_video", clip, "--checkpoint", tmp_path / "w/last.pth", "--json",
                                tmp_path / "r.json", "--quiet")
     assert rc == 0, err
