@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.data.annotations import save_annotations
+from pipeline.datasets.runner import RunOptions, Sample, SampleSource, run_source
 from pipeline.data.classes import NWUCLA_CLASSES as CLASS_NAMES
 from pipeline.config import ROOT
 from extract.fileio import refuse_overwriting_inputs, require_file
@@ -55,10 +55,10 @@ def record_from_json(d: dict) -> dict:
                 pose_source="kinect_v1_projection", pose_mirrored=False, pose_frames=len(joints))
 
 
-def import_nwucla(archive: Path = ARCHIVE, out: Path = DEFAULT_ANN) -> Path:
-    """Read every JSON member of the archive, write annotations.pkl with the xview split (atomically)."""
+def read_archive(archive: Path) -> list[dict]:
+    """Every JSON member of the archive as a record, sorted by name; one line naming the archive (and the
+    member) for anything wrong: a bad member fails the import, not just its sample (the archive is ours)."""
     require_file(archive, "NW-UCLA archive")
-    refuse_overwriting_inputs([out], [archive])
     records = []
     try:
         with tarfile.open(archive) as tar:
@@ -75,9 +75,40 @@ def import_nwucla(archive: Path = ARCHIVE, out: Path = DEFAULT_ANN) -> Path:
     names = [r["frame_dir"] for r in records]
     if len(set(names)) != len(names) or not all(isinstance(n, str) for n in names):
         raise ValueError(f"{archive}: sample names (file_name) must be unique strings")
-    records.sort(key=lambda r: r["frame_dir"])
-    view = {r["frame_dir"]: r["frame_dir"].rsplit("_", 1)[-1] for r in records}
-    split = dict(xview_train=[n for n, v in view.items() if v in ("v01", "v02")],
-                 xview_val=[n for n, v in view.items() if v == "v03"])
-    save_annotations(out, records, split)
-    return Path(out)
+    return sorted(records, key=lambda r: r["frame_dir"])
+
+
+class NwuclaSource(SampleSource):
+    """NW-UCLA's piece of the extraction runner: the shipped archive's skeletons, the cross-view split
+    (train v01 + v02, test v03). The archive is read once; each sample's record is already made then."""
+
+    dataset = "nwucla"
+    unit = "sample"
+
+    def __init__(self, archive: Path):
+        self.archive = Path(archive)
+        self.records: dict[str, dict] = {}
+
+    def samples(self, ignored: dict[str, str]) -> list[Sample]:
+        self.records = {r["frame_dir"]: r for r in read_archive(self.archive)}
+        return [Sample(name, name) for name in self.records]
+
+    def make_record(self, sample: Sample) -> dict:
+        return self.records[sample.name]
+
+    def splits(self, present: list[Sample]) -> dict[str, list[str]]:
+        view = {s.name: s.name.rsplit("_", 1)[-1] for s in present}
+        return dict(xview_train=[n for n, v in view.items() if v in ("v01", "v02")],
+                    xview_val=[n for n, v in view.items() if v == "v03"])
+
+
+def import_nwucla(archive: Path = ARCHIVE, out: Path = DEFAULT_ANN) -> Path:
+    """The archive -> `out` (annotations.pkl with the xview split, and its sample store), through the one
+    extraction runner (so it has the runner's lock, resume, manifest and checks)."""
+    out = Path(out)
+    refuse_overwriting_inputs([out], [archive])
+    if out.suffix != ".pkl":
+        raise ValueError(f"{out}: the annotation file must be a .pkl file")
+    result = run_source(NwuclaSource(archive), RunOptions(out.parent, name=out.stem, progress=False),
+                        describe_root=str(archive))
+    return result.merged or out

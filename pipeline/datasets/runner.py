@@ -1,4 +1,5 @@
-"""The one dataset-scale extraction runner behind `make extract`, for NTU and for a folder of your own clips.
+"""The one dataset-scale extraction runner behind `make extract`: NTU, a folder of your own clips, and the
+NW-UCLA import plug into it (datasets/ntu/source.py, datasets/videos.py, datasets/nwucla.py).
 
 Why it is built this way (NTU-120 is 114,480 videos, about 11 million frames):
 - Resumable: each sample's record is written atomically on its own (`parts/<key>.pkl`), a failure as
@@ -40,7 +41,7 @@ from pipeline.datasets.lock import hold_lock
 from pipeline.data.store import StoreWriter, fingerprint, store_path
 
 QUALITY_KEY = "_quality"  # a part's alignment figures, kept with the sample (resume keeps them) until the merge
-MANIFEST = "annotations.json"  # what the last merge wrote: the yardstick a new merge must not fall below
+NAME = "annotations"  # OUT/<name>.pkl, its store <name>.store/ and its manifest <name>.json
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,7 @@ class RunOptions:
     shard: tuple[int, int] = (0, 1)
     keep_parts: bool = False  # keep parts/ after the merge (else removed: it is as large as the result)
     progress: bool = True
+    name: str = NAME  # the merged file is OUT/<name>.pkl; its manifest, <name>.json, records what the merge wrote
 
 
 @dataclass
@@ -190,7 +192,7 @@ def run_source(source: SampleSource, opts: RunOptions, describe_root: str = "DAT
         for folder in (out, out / "parts"):
             remove_stale_temps(folder)
         mine = samples[rank::world]
-        merged = merged_names(out, source.made_by())
+        merged = merged_names(out, source.made_by(), opts.name)
         todo = []
         for s in mine:
             if s.name in merged or _part_ok(source, part_path(out, s.key), s):
@@ -275,9 +277,9 @@ def _merge_if_complete(source: SampleSource, opts: RunOptions, samples: list[Sam
     anew; a merge with fewer samples than the file it would replace is refused. parts/ is removed after a
     merge of every sample (no failures) unless `keep_parts`."""
     out = opts.out
-    target = out / "annotations.pkl"
-    manifest = _manifest(out)
-    merged = merged_names(out, source.made_by())
+    target = out / f"{opts.name}.pkl"
+    manifest = _manifest(out, opts.name)
+    merged = merged_names(out, source.made_by(), opts.name)
     from_merged = bool(merged) and all(s.name in merged for s in samples)
     failures: dict[str, str] = {}
     if from_merged:
@@ -330,7 +332,7 @@ def _merge_if_complete(source: SampleSource, opts: RunOptions, samples: list[Sam
             raise ValueError(str(e)) from None
         raise
     atomic_json_dump(dict(samples=len(present), **source.made_by(), names=[s.name for s in present],
-                          split=split, labels=labels, extra=_plain(extra)), out / MANIFEST)
+                          split=split, labels=labels, extra=_plain(extra)), out / f"{opts.name}.json")
     if qualities:
         atomic_json_dump(dict(summary=summarize_quality(qualities), samples=qualities),
                          out / "alignment_report.json")
@@ -370,13 +372,13 @@ class DamagedPart(Exception):
     """A part that cannot be read at the merge (carried out of the record stream)."""
 
 
-def merged_names(out: Path, made_by: dict | None = None) -> set[str]:
+def merged_names(out: Path, made_by: dict | None = None, name: str = NAME) -> set[str]:
     """Samples already in a merged annotations.pkl of this OUT whose parts/ are gone (a finished run; with
     `made_by`, only when it was made the same way: dataset and pose backend)."""
-    manifest = _manifest(out)
+    manifest = _manifest(out, name)
     if (out / "parts").is_dir() and any(p.suffix in (".pkl", ".failed") for p in (out / "parts").iterdir()):
         return set()
-    if not (out / "annotations.pkl").exists():
+    if not (out / f"{name}.pkl").exists():
         return set()
     for key, want in (made_by or {}).items():
         if key in ("dataset", "pose") and manifest.get(key) not in (want, None):
@@ -405,9 +407,9 @@ def read_failures(failed: dict[str, Path]) -> dict[str, str]:
     return out
 
 
-def _manifest(out: Path) -> dict:
+def _manifest(out: Path, name: str = NAME) -> dict:
     try:
-        data = json.loads((out / MANIFEST).read_text())
+        data = json.loads((out / f"{name}.json").read_text())
         return data if isinstance(data, dict) else {}
     except (OSError, ValueError):
         return {}
