@@ -14,12 +14,25 @@ Also measured here (issue #17):
 - live: a 60 s, 30 fps, 1280x720 input (the hug clip played forwards and backwards) run with `--live`, with
   the torch model and with the exported ONNX model: label latency (arrival of a window's last frame -> label
   printed), dropped-frame ratio, and the frame lag in the first and the last 10 s (a backlog would grow).
+
+And the cost of following people (issue #24):
+- the tracker's cost model: landmark passes per processed frame (followers, discovery, conflict resolution;
+  `VideoPoses.calls`) on each clip, with inference's own settings;
+- the floor: `bench/floor_landmarker.py`, MediaPipe's whole-frame landmarker alone (VIDEO mode, 2 poses) on
+  the frames infer_video feeds its tracker, timed as a whole process side by side with
+  `tools/infer_video.py CLIP --quiet --json X` on the hug (2 people, 1080p), arm-wrestling and one-person
+  1080p NTU clips: ratio = infer_video wall / floor wall (cpu_ratio: the same in CPU seconds), and the
+  machine's landmarker frames/s.
+  `--floor-only` runs just this part and merges its keys into the existing bench/results/infer.json.
 Last line: one line of JSON, also written to bench/results/infer.json.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -38,6 +51,9 @@ GT = ROOT / "tests/data/videos/tracking_gt.json"
 LIVE_SECONDS, LIVE_FPS, LIVE_SIZE = 60, 30, (1280, 720)
 GMDCSA = Path(os.environ.get("GMDCSA_ROOT", ROOT.parent / "shared/data/gmdcsa24"))
 NTU = ROOT / "tests/data/ntu_sample/S001C001P001R001A001_rgb.avi"
+FLOOR = ROOT / "bench/floor_landmarker.py"
+FLOOR_CLIPS = {"hug 1920x1080, 2 people": HUG, "arm wrestling 340x256": ARM, "NTU 1920x1080, 1 person": NTU}
+FLOOR_REPEATS = 3  # whole-process timings on a shared 2-core machine: the median of this many, interleaved
 
 
 def _checkpoint(tmp: Path) -> tuple[Path, str]:
@@ -59,19 +75,33 @@ def _checkpoint(tmp: Path) -> tuple[Path, str]:
     return path, "random weights, default config"
 
 
-def _run(video: Path, checkpoint: Path, out_json: Path, *extra: str) -> tuple[float, dict]:
-    cmd = [sys.executable, str(ROOT / "tools/infer_video.py"), str(video), "--checkpoint", str(checkpoint),
-           "--json", str(out_json), "--quiet", *extra]
+def _process(cmd: list[str]) -> tuple[subprocess.CompletedProcess, float, float]:
+    """Run a command to its end -> (result, wall seconds, CPU seconds of it and the children it waited for)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         sys.exit(f"bench-infer: {' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
-    return wall, json.loads(out_json.read_text())
+    return proc, wall, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
 
 
-def tracking_figures() -> dict:
-    """Per clip and person: share of visible frames followed, identity switches (inference's own settings)."""
+def _run_timed(video: Path, checkpoint: Path, out_json: Path, *extra: str) -> tuple[float, float, dict]:
+    cmd = [sys.executable, str(ROOT / "tools/infer_video.py"), str(video), "--checkpoint", str(checkpoint),
+           "--json", str(out_json), "--quiet", *extra]
+    _, wall, cpu = _process(cmd)
+    return wall, cpu, json.loads(out_json.read_text())
+
+
+def _run(video: Path, checkpoint: Path, out_json: Path, *extra: str) -> tuple[float, dict]:
+    wall, _, out = _run_timed(video, checkpoint, out_json, *extra)
+    return wall, out
+
+
+def tracking_figures(calls: dict | None = None) -> dict:
+    """Per clip and person: share of visible frames followed, identity switches (inference's own settings).
+    `calls`, when given, gets each clip's landmark passes per processed frame (`calls_per_frame`)."""
     from extract.track_metrics import follow_report
     from pipeline.inference.video import open_video, track_people
 
@@ -83,7 +113,80 @@ def tracking_figures() -> dict:
         poses = track_people(clip, open_video(clip))
         out[name] = [dict(name=r["name"], coverage=round(r["coverage"], 3), switches=r["switches"])
                      for r in follow_report(poses.tracks, gt["persons"])]
+        if calls is not None:
+            calls[name] = calls_per_frame(poses.calls)
     return out
+
+
+def calls_per_frame(calls: dict) -> dict:
+    """The tracker's counts {frames, follow, discover, resolve} -> landmark passes per processed frame."""
+    n = max(int(calls.get("frames", 0)), 1)
+    per = {k: round(calls.get(k, 0) / n, 3) for k in ("follow", "discover", "resolve")}
+    return dict(total=round(sum(calls.get(k, 0) for k in per) / n, 3), **per, frames=int(calls.get("frames", 0)))
+
+
+def _floor_run(video: Path) -> tuple[float, float, dict]:
+    proc, wall, cpu = _process([sys.executable, str(FLOOR), str(video)])
+    return wall, cpu, json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def floor_figures(checkpoint: Path, tmp: Path, repeats: int = FLOOR_REPEATS) -> dict:
+    """Per clip: infer_video's and the floor's whole-process wall times (median of `repeats`, interleaved),
+    their ratio, the same for CPU seconds (steadier than wall time when other work shares the CPU; the
+    process's own: infer_video does not wait for its model's child process, so that is not counted), the
+    tracker's landmark passes per processed frame, and the floor's landmarker frames/s."""
+    from pipeline.inference.video import open_video, track_people
+
+    out = {}
+    _floor_run(HUG)  # warm the file cache and the landmarker bundle cache
+    for name, clip in FLOOR_CLIPS.items():
+        infer_s, floor_s, infer_cpu, floor_cpu, fps = [], [], [], [], []
+        for _ in range(repeats):
+            wall, cpu, _ = _run_timed(clip, checkpoint, tmp / "floor_infer.json")
+            infer_s.append(wall)
+            infer_cpu.append(cpu)
+            wall, cpu, f = _floor_run(clip)
+            floor_s.append(wall)
+            floor_cpu.append(cpu)
+            fps.append(f["fps"])
+        calls = track_people(clip, open_video(clip)).calls
+        i, f = statistics.median(infer_s), statistics.median(floor_s)
+        ic, fc = statistics.median(infer_cpu), statistics.median(floor_cpu)
+        out[name] = dict(clip=str(clip.relative_to(ROOT)), infer_s=round(i, 3), floor_s=round(f, 3),
+                         ratio=round(i / f, 3), infer_cpu_s=round(ic, 3), floor_cpu_s=round(fc, 3),
+                         cpu_ratio=round(ic / fc, 3), calls_per_frame=calls_per_frame(calls),
+                         landmarker_fps=round(statistics.median(fps), 2), frames=calls.get("frames", 0))
+        c = out[name]["calls_per_frame"]
+        print(f"  {name:26s} infer_video {i:5.2f} s  floor {f:5.2f} s  ratio {i / f:4.2f} "
+              f"(CPU s {ic:5.2f} / {fc:5.2f} = {ic / fc:4.2f})  landmark passes per processed frame "
+              f"{c['total']:.2f} (follow {c['follow']:.2f}, discover {c['discover']:.2f}, resolve {c['resolve']:.2f})"
+              f"  floor landmarker {out[name]['landmarker_fps']:.1f} frames/s", flush=True)
+    return out
+
+
+def floor_summary(floor: dict) -> dict:
+    """The machine's landmarker frames/s: the floor's median over the clips."""
+    return dict(landmarker_fps=round(statistics.median(f["landmarker_fps"] for f in floor.values()), 2),
+                floor_repeats=FLOOR_REPEATS)
+
+
+def floor_only() -> None:
+    """Just the floor comparison; its keys are merged into the existing bench/results/infer.json."""
+    from bench.common import RESULTS
+
+    load_before = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        ckpt, which = _checkpoint(tmp)
+        print(f"checkpoint: {ckpt} ({which}); infer_video against the floor (whole processes, "
+              f"median of {FLOOR_REPEATS}):", flush=True)
+        floor = floor_figures(ckpt, tmp)
+    path = RESULTS / "infer.json"
+    figures = json.loads(path.read_text()) if path.is_file() else {}
+    figures.update(floor=floor, **floor_summary(floor), floor_date=time.strftime("%Y-%m-%d"),
+                   floor_load_avg_before=round(load_before, 2), floor_load_avg_after=round(os.getloadavg()[0], 2))
+    print(f"landmarker alone (the floor): {figures['landmarker_fps']:.1f} frames/s on this machine")
+    finish("infer", figures)
 
 
 def single_person_coverage(root: Path) -> dict | None:
@@ -140,7 +243,13 @@ def live_run(video: Path, out_json: Path, *extra: str) -> dict:
     return json.loads(out_json.read_text().splitlines()[-1])
 
 
-def main() -> None:
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description="make bench-infer")
+    p.add_argument("--floor-only", action="store_true",
+                   help="only infer_video against the floor (whole-frame landmarker alone) and the landmarker "
+                        "passes per frame; merged into the existing bench/results/infer.json")
+    if p.parse_args(argv).floor_only:
+        return floor_only()
     load_before = os.getloadavg()[0]  # other work on a 2-core machine halves these figures: record it
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -158,10 +267,17 @@ def main() -> None:
         runs.append(("NTU hug 1920x1080, 2 people", hug_wall, hug))
 
         print("following people (tests/data/videos/tracking_gt.json):", flush=True)
-        tracking = tracking_figures()
+        tracking_calls: dict = {}
+        tracking = tracking_figures(tracking_calls)
         for clip, persons in tracking.items():
             for p in persons:
                 print(f"  {clip:32s} {p['name']:22s} followed {p['coverage']:6.1%}  switches {p['switches']}")
+            c = tracking_calls[clip]
+            print(f"  {clip:32s} landmark passes per processed frame {c['total']:.2f} (follow {c['follow']:.2f}, "
+                  f"discover {c['discover']:.2f}, resolve {c['resolve']:.2f})")
+        print(f"infer_video against the floor (whole-frame landmarker alone; whole processes, median of "
+              f"{FLOOR_REPEATS}):", flush=True)
+        floor = floor_figures(ckpt, tmp)
 
         single = single_person_coverage(GMDCSA)
         if single is None:
@@ -199,6 +315,8 @@ def main() -> None:
     print(f"ratios: pose every 2nd frame / every frame = {fps[1] / fps[2]:.2f}; "
           f"2 landmarker workers / 1 = {fps[2] / fps[3]:.2f}")
     print(f"hug (2 people, 1080p): {fps[4]:.1f} frames/s after start-up = {fps[4] / 25:.2f} x the 25 frames/s target")
+    print(f"landmarker alone (the floor): {floor_summary(floor)['landmarker_fps']:.1f} frames/s; infer_video / floor: "
+          + ", ".join(f"{name} {f['ratio']:.2f}" for name, f in floor.items()))
     for backend, s in live.items():
         target = s["window_s"] / 2 + 0.5
         print(f"live ({backend}): latency median {s['latency_median_s']} s, p90 {s['latency_p90_s']} s "
@@ -219,6 +337,7 @@ def main() -> None:
         live_seconds=LIVE_SECONDS, live_input_fps=LIVE_FPS, live_input_size=list(LIVE_SIZE),
         live_latency_target_s=round(live["torch"]["window_s"] / 2 + 0.5, 3), **live_figures,
         tracking=tracking, single_person=single,
+        tracking_calls_per_frame=tracking_calls, floor=floor, **floor_summary(floor),
     ))
 
 

@@ -9,10 +9,13 @@ in a crop of their own, and that is what this module does with the same offline 
 
 - follow: every known person has their own VIDEO-mode landmarker run on a square crop around where that
   person was last seen (1.5x their whole-body box), so a person next to or in front of another one stays the
-  subject of their own crop; the crop stays still while nobody else is in it (see `_crop_for`);
-- discover: one discovery landmarker (IMAGE mode) looks at one region per frame: every other frame the
+  subject of their own crop; the crop stays still while nobody else is in it (see `_crop_for`); someone
+  found once and not seen again (a false pose) is followed for PROBATION_LOST frames only (see `_followed`);
+- discover: one discovery landmarker (IMAGE mode) looks at one region per frame: every other time the
   whole frame, in between the next of a grid of overlapping square tiles (the short side and 0.6 of it,
-  half overlap), so a person too small for a full-frame pass is found within a few frames; a pose that is
+  half overlap), so a person too small for a full-frame pass is found within a few frames; while the scene
+  is calm (everyone followed seen clearly in the last frame, nobody new or lost lately; after one sweep of
+  all tiles) it looks only every CALM_EVERY-th frame (see `_region`); a pose that is
   already followed is ignored, one much more visible than a follower's pose over it corrects that follower's
   drift, one where a person was recently lost revives that person's id, any other starts a new person;
 - two followers that end on the same person (the same keypoints, mirrored or not): the older keeps it, and
@@ -21,6 +24,35 @@ in a crop of their own, and that is what this module does with the same offline 
 
 The followers run on threads (mediapipe releases the GIL). Ids count up from 0 and are never reused.
 `track_poses` runs the tracker over a whole video (what inference and the video-folder extraction use).
+
+What it costs (issue #24; `make bench-infer`, or `python -m bench.bench_infer --floor-only`). Each landmark
+pass costs about the same whatever the crop (about 12 ms on this 2-core CPU: MediaPipe warps its region to
+its fixed 256 px input, so a crop's size only changes a copy); `VideoPoses.calls` counts them. The floor is
+MediaPipe's whole-frame landmarker alone (VIDEO mode, 2 poses) on the same frames (`bench/floor_landmarker.py`):
+40-43 frames/s on the 1080p clips decoded 960 px wide (decoding included), 58 frames/s on the 340x256 one.
+Measured with inference's settings, before -> after the calm discovery and the probation above:
+
+  landmark passes per processed frame  hug (2 people, 1080p) 3.81 -> 2.81, 3-person exercise 4.08 -> 3.27,
+                                       arm wrestling 4.89 -> 3.50, NTU one person (1080p) 1.98 -> 1.54,
+                                       GMDCSA24's 23 one-person clips 2.86 -> 1.84, people walking in one
+                                       by one (1394 frames) 2.30 -> 1.58
+  infer_video wall / floor wall        hug 2.34 -> 2.06, arm wrestling 3.08 -> 2.39, NTU 1.72 -> 1.55
+  (whole processes, median of 3 runs,  (CPU seconds of the process: 1.79 -> 1.49, 2.71 -> 2.01, 1.22 -> 1.07;
+   interleaved)                        the rest of the wall time is mostly the model's child process starting
+                                       torch on the same 2 cores)
+  following (tracking_gt.json)         hug 0.972/1.000 of the frames, 0 switches (unchanged); 3-person
+                                       0.967/0.982/0.997 -> 0.969/0.982/0.997, 0 switches; arm wrestling
+                                       0.596 (21 switches)/0.348 (5) -> 0.370 (5)/0.361 (3): fewer short ids
+                                       on its false poses; GMDCSA24 main track 0.893 -> 0.907 of the frames,
+                                       1.30 -> 1.26 tracks per clip; people walking in one by one: 8 -> 10
+                                       tracks, someone entering while it is calm found up to 5 frames later
+
+Most of what is left on the short clips is the first sweep of the tiles (36 processed frames at 960x540,
+the whole hug clip) and, on arm wrestling, the close-up's many false poses. Tried and dropped: crops 1.25x
+the body instead of 1.5x (the same time per pass; the hug's grey shirt then followed in 0.60 of the frames);
+discovery every 8th calm frame (0.1 pass per frame less; GMDCSA24 main track 0.907 -> 0.895); candidates
+under CLEAR visibility left unfollowed until found again (GMDCSA24 0.904: a person lying after a fall is
+such a candidate).
 """
 from __future__ import annotations
 
@@ -42,6 +74,11 @@ TILE_SCALES = (1.0, 0.6)  # discovery tiles: sides as a share of the frame's sho
 MIN_FOLLOW_RATIO = 0.8  # a follower's pose less visible than this share of a fresh detection's there: drifting
 DOUBLE_DISTANCE, DOUBLE_IOU = 0.3, 0.6  # two followers on one person, one drifting (see _merge_doubles)
 SAME_PERSON = 0.1  # keypoint distance (in box diagonals) under which two poses are one person (hugging: 0.14)
+CALM_EVERY = 4  # while the scene is calm, discovery looks every this many processed frames (else every one)
+CALM_AFTER = 4  # processed frames after someone was confirmed, revived or lost before the scene can be calm
+CONFIRM = 2  # frames a newly found person must be seen in before they are confirmed (see `_followed`)
+PROBATION_LOST = 2  # frames in a row someone not yet confirmed is still followed while unseen (see `_followed`)
+CLEAR = 0.5  # body-joint visibility of a pose that is clearly a person (not a false pose on the furniture)
 
 
 def discovery_tiles(height: int, width: int, scales: tuple[float, ...] = TILE_SCALES) -> list[tuple[int, int, int, int]]:
@@ -80,7 +117,7 @@ class _Person:
     id: int
     pose: "_Pose"  # where they were last seen
     lost: int = 0
-    seen: int = 1
+    seen: int = 1  # frames they were seen in, plus one (confirmed once seen in CONFIRM frames)
     landmarker: MultiPersonPose | None = None  # their own, VIDEO mode, one pose
     visibility: float = 1.0  # running mean of their poses' body-joint visibility
     crop: tuple[int, int, int, int] | None = None  # where their landmarker looks (moved lazily)
@@ -134,6 +171,10 @@ class CropPoseTracker:
         self._size: tuple[int, int] | None = None
         self._discover = MultiPersonPose(num_poses=2, video=False, **self.landmarker_kw)
         self._resolve = MultiPersonPose(num_poses=2, video=False, **self.landmarker_kw)
+        self._followers: list[MultiPersonPose] = []  # every follower landmarker made (for `calls`)
+        self._frames = 0
+        self._last_change = 0  # the frame someone was last found new, revived or lost (see `_calm`)
+        self._last_look = 0  # the frame discovery last looked while the scene was calm
         self._pool = ThreadPoolExecutor(max_workers=max(1, self.threads), thread_name_prefix="follow")
 
     def close(self) -> None:
@@ -151,22 +192,36 @@ class CropPoseTracker:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    @property
+    def calls(self) -> dict[str, int]:
+        """The cost model: frames processed, and the landmark passes run on them by kind (followers,
+        discovery, conflict resolution)."""
+        return dict(frames=self._frames, follow=sum(est.calls for est in self._followers),
+                    discover=self._discover.calls, resolve=self._resolve.calls)
+
     # -- one frame ---------------------------------------------------------------------------------------
     def update(self, frame: np.ndarray, timestamp_ms: int) -> tuple[PoseFrame, np.ndarray]:
         """RGB frame (H, W, 3) -> (poses found, ids (P,)), in the frame's own pixels."""
         H, W = frame.shape[:2]
-        region = self._next_region(H, W)
+        self._frames += 1
+        if self._size != (H, W):
+            self._size = (H, W)
+            self._tiles = discovery_tiles(H, W, self.tile_scales)
+        region = self._region()
         # others that count as someone in your crop: seen last frame, and clearly (a false pose on the
         # furniture, visibility ~0.3, must not unsettle the crop of a real person lying next to it)
         clear = [p.pose.box if p.lost == 0 and p.visibility >= 0.5 else None for p in self._people]
         crops = [self._crop_for(p, H, W, [b for j, b in enumerate(clear) if j != k and b is not None])
                  for k, p in enumerate(self._people)]
         for person in self._people:  # handed out here, not on the worker threads
-            if person.landmarker is None:
-                person.landmarker = self._spare.pop() if self._spare else MultiPersonPose(num_poses=1, **self.landmarker_kw)
-        jobs = [self._pool.submit(self._follow, p, frame, crop, timestamp_ms) for p, crop in zip(self._people, crops)]
-        found = self._detect(self._discover, frame, region, timestamp_ms)
-        out = self._settle_followed(frame, crops, [job.result() for job in jobs], timestamp_ms)
+            if not _followed(person):
+                self._retire(person)
+            elif person.landmarker is None:
+                person.landmarker = self._spare.pop() if self._spare else self._new_follower()
+        jobs = [self._pool.submit(self._follow, p, frame, crop, timestamp_ms) if p.landmarker is not None else None
+                for p, crop in zip(self._people, crops)]
+        found = self._detect(self._discover, frame, region, timestamp_ms) if region is not None else []
+        out = self._settle_followed(frame, crops, [job.result() if job else [] for job in jobs], timestamp_ms)
         self._place_discovered(out, [c for c in found if not touches_inner_edge(c.box, region, H, W)])
         self._merge_doubles(out)
         self._commit(out)
@@ -201,13 +256,35 @@ class CropPoseTracker:
         person.crop = want
         return want
 
-    def _next_region(self, height: int, width: int) -> tuple[int, int, int, int]:
-        """Where discovery looks this frame: every other frame the whole frame (most people are found there at
-        once), in between the next tile, in turn."""
-        if self._size != (height, width):
-            self._size = (height, width)
-            self._tiles = discovery_tiles(height, width, self.tile_scales)
+    def _region(self) -> tuple[int, int, int, int] | None:
+        """Where discovery looks this frame (see `_next_region`), or None: it looks every frame, except while
+        the scene is calm (`_calm`), where it looks every CALM_EVERY-th. Not before it has looked at every tile
+        once (the first sweep): with two people followed, a whole-frame pass (two poses at most) finds them
+        again, and a third person is found only in their tile (the 3-person clip's left one: 0.85 of the
+        frames instead of 0.97). A calm first sweep skips the whole-frame passes instead, to end sooner."""
+        calm = self._calm()
+        swept = self._tick >= 2 * (len(self._tiles) - 1)
+        if not calm or not swept:
+            return self._next_region(skip_whole=calm and CALM_EVERY > 1)
+        if self._frames - self._last_look < CALM_EVERY:
+            return None
+        self._last_look = self._frames
+        return self._next_region()
+
+    def _calm(self) -> bool:
+        """Someone is followed, everyone confirmed was seen in the last frame, clearly, and nobody was
+        confirmed, revived or lost in the last CALM_AFTER frames: the followers hold everyone, and discovery
+        has little to do. (Someone not yet confirmed does not count: a false pose must not keep it busy.)"""
+        confirmed = [p for p in self._people if p.seen > CONFIRM]
+        return bool(confirmed) and self._frames - self._last_change > CALM_AFTER and \
+            all(p.lost == 0 and p.pose.visibility >= CLEAR for p in confirmed)
+
+    def _next_region(self, skip_whole: bool = False) -> tuple[int, int, int, int]:
+        """Where discovery looks when it looks: every other time the whole frame (most people are found there
+        at once), in between the next tile, in turn (`skip_whole`: the next tile at once)."""
         tick, self._tick = self._tick, self._tick + 1
+        if skip_whole and tick % 2 == 0 and len(self._tiles) > 1:
+            tick, self._tick = tick + 1, tick + 2
         if tick % 2 == 0 or len(self._tiles) == 1:
             return self._tiles[0]
         return self._tiles[1 + (tick // 2) % (len(self._tiles) - 1)]
@@ -249,7 +326,11 @@ class CropPoseTracker:
             pose = out.get(person.id)
             if pose is None:
                 person.lost += 1
+                if person.seen > CONFIRM:  # someone unconfirmed not seen again was most likely a false pose
+                    self._last_change = self._frames
                 continue
+            if person.lost or person.seen == CONFIRM:  # found again, or just confirmed
+                self._last_change = self._frames
             person.pose, person.lost, person.seen = pose, 0, person.seen + 1
             person.visibility = 0.8 * person.visibility + 0.2 * pose.visibility
         for person in [p for p in self._people if p.lost > self.max_lost]:
@@ -292,6 +373,11 @@ class CropPoseTracker:
             for b in ids[a_i + 1:]:
                 if a in out and b in out and _double(out[a], out[b]):
                     del out[b]
+
+    def _new_follower(self) -> MultiPersonPose:
+        est = MultiPersonPose(num_poses=1, **self.landmarker_kw)
+        self._followers.append(est)
+        return est
 
     def _retire(self, person: _Person) -> None:
         if person.landmarker is not None:
@@ -340,6 +426,7 @@ def track_poses(frames: Iterable[np.ndarray], fps: float, full_size: tuple[int, 
             if full_size is not None and tuple(full_size) != tuple(size):
                 pf.keypoints *= np.array([full_size[1] / size[1], full_size[0] / size[0]], np.float32)
             per_frame.append((ids, pf))
+        calls = tracker.calls
     counts: dict[int, int] = {}
     for ids, _ in per_frame:
         for i in ids.tolist():
@@ -350,7 +437,17 @@ def track_poses(frames: Iterable[np.ndarray], fps: float, full_size: tuple[int, 
     if blips:
         per_frame = [(np.where(np.isin(ids, list(blips)), -1, ids), pf) for ids, pf in per_frame]
     out_size = tuple(full_size) if full_size is not None else (size or (0, 0))
-    return assemble_tracks(per_frame, out_size, every=every, frames=total)
+    poses = assemble_tracks(per_frame, out_size, every=every, frames=total)
+    poses.calls = calls
+    return poses
+
+
+def _followed(person: _Person) -> bool:
+    """Whether the person's own landmarker looks for them this frame: always once they are confirmed (seen in
+    CONFIRM frames), before that only until they have gone unseen PROBATION_LOST frames in a row (a false pose
+    found once is never there again; they keep their id for max_lost frames, and discovery can still revive
+    them, but they no longer cost a landmark pass per frame)."""
+    return person.seen > CONFIRM or person.lost <= PROBATION_LOST
 
 
 def _continuations(person: _Person, poses: list[_Pose]) -> list[_Pose]:

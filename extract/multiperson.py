@@ -161,6 +161,7 @@ class MultiPersonPose:
         self._landmarker = vision.PoseLandmarker.create_from_options(options)
         self._video = video
         self._last_ts = -1
+        self.calls = 0  # landmark passes run so far (`detect` calls): the tracker's cost model counts them
 
     def close(self) -> None:
         self._landmarker.close()
@@ -176,6 +177,7 @@ class MultiPersonPose:
         to the original frame when `frame_rgb` was decoded at reduced resolution."""
         ts = max(int(timestamp_ms), self._last_ts + 1)  # VIDEO mode needs strictly increasing timestamps
         self._last_ts = ts
+        self.calls += 1
         image = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=np.ascontiguousarray(frame_rgb))
         res = self._landmarker.detect_for_video(image, ts) if self._video else self._landmarker.detect(image)
         if not res.pose_landmarks:
@@ -210,12 +212,15 @@ class PersonTrack:
 
 @dataclass
 class VideoPoses:
-    """Everything the pose stage found in one video."""
+    """Everything the pose stage found in one video. `calls`: what it cost, where the pose stage counts it
+    (the crop tracker: {frames, follow, discover, resolve}, landmarker passes by kind over `frames` processed
+    frames); empty otherwise."""
 
     frames: int
     height: int
     width: int
     tracks: list[PersonTrack] = field(default_factory=list)
+    calls: dict = field(default_factory=dict)
 
     def ids_per_frame(self) -> list[list[int]]:
         if not self.tracks:

@@ -186,3 +186,56 @@ def test_discovery_tiles_cover_the_frame_and_follow_crops_stay_inside():
     # a pose cut by a tile edge inside the frame is half a person; at the frame's own edge it is whole
     assert touches_inner_edge(np.array([100, 50, 172, 150]), (0, 0, 173, 173), 288, 384)
     assert not touches_inner_edge(np.array([0, 50, 80, 150]), (0, 0, 173, 173), 288, 384)
+
+
+def test_the_tracker_counts_its_landmark_passes():
+    """The tracker's cost model (issue #24): `VideoPoses.calls` counts the landmark passes by kind. On the
+    one-person NTU clip the follower runs once per processed frame, and discovery, once the scene is calm,
+    only every few frames (before: every frame, 1.98 passes per frame in all; now 1.54)."""
+    from extract.crop_tracking import track_poses
+    from extract.multiperson import MultiPersonPose
+
+    frames, fps, size = _frames(NTU_VIDEO, width=960)
+    with MultiPersonPose(num_poses=1, video=False) as est:
+        est.detect(frames[0], 0)
+        est.detect(frames[1], 33)
+        assert est.calls == 2
+    calls = track_poses(frames, fps, full_size=size, every=2).calls
+    assert set(calls) == {"frames", "follow", "discover", "resolve"}
+    assert calls["frames"] == 52  # every 2nd of 103 frames
+    assert calls["follow"] <= calls["frames"]  # one person, one follower
+    assert calls["discover"] < 0.75 * calls["frames"]
+    assert (calls["follow"] + calls["discover"] + calls["resolve"]) / calls["frames"] < 1.75
+    assert assemble_tracks([], (10, 10)).calls == {}  # other pose stages count nothing
+
+
+def test_a_pose_never_confirmed_stops_costing_a_follower():
+    """Someone found once (a false pose, mostly) is followed only for a few frames unseen; someone confirmed
+    keeps their follower for as long as they keep their id."""
+    from extract.crop_tracking import CONFIRM, PROBATION_LOST, _followed, _Person, _Pose
+
+    pose = _Pose(np.zeros((NUM_LANDMARKS, 2), np.float32), np.ones(NUM_LANDMARKS, np.float32),
+                 np.zeros((NUM_LANDMARKS, 3), np.float32))
+    new = _Person(0, pose, seen=CONFIRM)  # seen in one frame too few
+    assert _followed(new)
+    new.lost = PROBATION_LOST
+    assert _followed(new)
+    new.lost = PROBATION_LOST + 1
+    assert not _followed(new)
+    assert _followed(_Person(1, pose, seen=CONFIRM + 1, lost=10))
+
+
+def test_the_floor_landmarker_sees_the_frames_inference_gives_the_tracker():
+    """bench/floor_landmarker.py: the whole-frame landmarker alone on every 2nd frame of a 30 fps clip, one
+    line of JSON."""
+    import json
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, str(root / "bench/floor_landmarker.py"),
+                           str(DATA / "videos" / "ntu_hug_1920x1080.avi")], capture_output=True, text=True, cwd=root)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert (out["frames"], out["decoded"], out["every"]) == (36, 72, 2)
+    assert out["seconds"] > 0 and out["fps"] == pytest.approx(36 / out["seconds"], rel=0.01)
