@@ -22,10 +22,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.common import finish  # noqa: E402
 
-SAMPLE = ROOT / "tests/data/ntu_sample"
+SAMPLE = ROOT / "tests/assets/ntu_sample"
 NAME = "S001C001P001R001A001"
 COPIES = 4
-CLIP = ROOT / "tests/data/videos/arm_wrestling_340x256.mp4"
+CLIP = ROOT / "tests/assets/videos/arm_wrestling_340x256.mp4"
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ initialised one of the same shape (speed does not depend on the weights).
 
 Also measured here (issue #17):
 - following people: coverage and identity switches per person against the by-eye ground truth of
-  tests/data/videos/tracking_gt.json (the real NTU hug, the 3-person exercise clip, the arm-wrestling close-up);
+  tests/assets/videos/tracking_gt.json (the real NTU hug, the 3-person exercise clip, the arm-wrestling close-up);
 - live: a 60 s, 30 fps, 1280x720 input (the hug clip played forwards and backwards) run with `--live`, with
   the torch model and with the exported ONNX model: label latency (arrival of a window's last frame -> label
   printed), dropped-frame ratio, and the frame lag in the first and the last 10 s (a backlog would grow).
@@ -45,12 +45,12 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import finish  # noqa: E402
 
-ARM = ROOT / "tests/data/videos/arm_wrestling_340x256.mp4"
-HUG = ROOT / "tests/data/videos/ntu_hug_1920x1080.avi"
-GT = ROOT / "tests/data/videos/tracking_gt.json"
+ARM = ROOT / "tests/assets/videos/arm_wrestling_340x256.mp4"
+HUG = ROOT / "tests/assets/videos/ntu_hug_1920x1080.avi"
+GT = ROOT / "tests/assets/videos/tracking_gt.json"
 LIVE_SECONDS, LIVE_FPS, LIVE_SIZE = 60, 30, (1280, 720)
 GMDCSA = Path(os.environ.get("GMDCSA_ROOT", ROOT.parent / "shared/data/gmdcsa24"))
-NTU = ROOT / "tests/data/ntu_sample/S001C001P001R001A001_rgb.avi"
+NTU = ROOT / "tests/assets/ntu_sample/S001C001P001R001A001_rgb.avi"
 FLOOR = ROOT / "bench/floor_landmarker.py"
 FLOOR_CLIPS = {"hug 1920x1080, 2 people": HUG, "arm wrestling 340x256": ARM, "NTU 1920x1080, 1 person": NTU}
 FLOOR_REPEATS = 3  # whole-process timings on a shared 2-core machine: the median of this many, interleaved
@@ -266,7 +266,7 @@ def main(argv=None) -> None:
         hug_wall, hug = _run(HUG, ckpt, tmp / "hug.json")
         runs.append(("NTU hug 1920x1080, 2 people", hug_wall, hug))
 
-        print("following people (tests/data/videos/tracking_gt.json):", flush=True)
+        print("following people (tests/assets/videos/tracking_gt.json):", flush=True)
         tracking_calls: dict = {}
         tracking = tracking_figures(tracking_calls)
         for clip, persons in tracking.items():

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.common import finish  # noqa: E402
 
-SAMPLE = ROOT / "tests/data/ntu_sample/S001C001P001R001A001.skeleton"
+SAMPLE = ROOT / "tests/assets/ntu_sample/S001C001P001R001A001.skeleton"
 WORK = ROOT / "work_dirs/bench_scale"
 CONFIG = "configs/pggcn_ntu120_xsub.py"
 

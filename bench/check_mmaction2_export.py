@@ -53,7 +53,7 @@ def main() -> None:
         root = tmp / "root"
         for sub, pattern in (("nturgb+d_skeletons", "*.skeleton"), ("nturgb+d_rgb", "*_rgb.avi")):
             (root / sub).mkdir(parents=True)
-            for f in (ROOT / "tests/data/ntu_sample").glob(pattern):
+            for f in (ROOT / "tests/assets/ntu_sample").glob(pattern):
                 (root / sub / f.name).symlink_to(f)
         result = run(ExtractConfig(dataset="ntu60", data_root=root, out=tmp / "out", pose="mediapipe"), progress=False)
         assert result.merged, result.failures

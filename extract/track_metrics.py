@@ -1,6 +1,6 @@
 """How well people are followed, against ground truth counted by eye: coverage and identity switches.
 
-The ground truth of a clip (tests/data/videos/tracking_gt.json) says, for each person, the frames where
+The ground truth of a clip (tests/assets/videos/tracking_gt.json) says, for each person, the frames where
 they are visible and the horizontal band their body stays in (in the video's own pixels). That is
 enough for the clips we ship, where people do not cross each other's band, and it needs no boxes drawn by
 hand. A track counts for a person in a frame when its anchor is in that person's band: the mean x of its

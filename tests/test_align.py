@@ -14,7 +14,7 @@ from pipeline.data.annotations import load_annotations
 from pipeline.datasets.ntu.source import build_ntu_record
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = ROOT / "tests/data/ntu_sample"
+SAMPLE = ROOT / "tests/assets/ntu_sample"
 SKELETON = SAMPLE / "S001C001P001R001A001.skeleton"
 VIDEO = SAMPLE / "S001C001P001R001A001_rgb.avi"
 

@@ -28,7 +28,7 @@ import torch
 from _tools import cut_clip, run_tool
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT / "tests" / "data"
+DATA = ROOT / "tests" / "assets"
 SKELETON = DATA / "ntu_sample" / "S001C001P001R001A001.skeleton"
 NTU_VIDEO = DATA / "ntu_sample" / "S001C001P001R001A001_rgb.avi"
 VIDEO = DATA / "videos" / "arm_wrestling_340x256.mp4"

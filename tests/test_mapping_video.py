@@ -6,7 +6,7 @@ from extract.mapping import map_keypoints, mapping_matrix, world_to_kinect
 from extract.video import VideoError, iter_frames, probe_video
 from models.layouts import get_layout
 
-NTU_RGB = "tests/data/ntu_sample/S001C001P001R001A001_rgb.avi"
+NTU_RGB = "tests/assets/ntu_sample/S001C001P001R001A001_rgb.avi"
 
 
 @pytest.mark.parametrize("source, target", [("blazepose33", "ntu25"), ("blazepose33", "kinect_v1_20"),

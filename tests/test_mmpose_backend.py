@@ -23,7 +23,7 @@ from pipeline.datasets.ntu.source import build_ntu_record
 from models.layouts import get_layout  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = ROOT / "tests/data/ntu_sample"
+SAMPLE = ROOT / "tests/assets/ntu_sample"
 SKELETON = SAMPLE / "S001C001P001R001A001.skeleton"
 VIDEO = SAMPLE / "S001C001P001R001A001_rgb.avi"
 CONFIG = "body_2d_keypoint/rtmpose/coco/rtmpose-t_8xb256-420e_aic-coco-256x192.py"

@@ -12,7 +12,7 @@ from extract.video import iter_frames, probe_video
 from extract.tracker import PoseTracker, box_iou, drop_duplicates, keypoint_distance, pose_boxes
 from models.layouts import get_layout
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parent / "assets"
 NTU_VIDEO = DATA / "ntu_sample" / "S001C001P001R001A001_rgb.avi"
 ARM_VIDEO = DATA / "videos" / "arm_wrestling_340x256.mp4"
 FLIP = get_layout("blazepose33").flip_index

@@ -1,6 +1,6 @@
 """People who touch or stand side by side stay followed, each under one id, against ground truth counted by eye.
 
-tests/data/videos/tracking_gt.json holds the ground truth (who is visible in which frames, the band their
+tests/assets/videos/tracking_gt.json holds the ground truth (who is visible in which frames, the band their
 body stays in). The clips: a real NTU RGB+D hug (two people touching for the second half of the clip, 1080p)
 and three people exercising side by side. Target (issue #17): each person followed in >= 90 % of the frames
 where they are visible, with at most one identity switch.
@@ -15,7 +15,7 @@ import pytest
 from extract.track_metrics import follow_report
 from pipeline.inference.video import open_video, track_people
 
-VIDEOS = Path(__file__).parent / "data" / "videos"
+VIDEOS = Path(__file__).parent / "assets" / "videos"
 GT = json.loads((VIDEOS / "tracking_gt.json").read_text())
 
 

@@ -13,8 +13,8 @@ import pytest
 from _tools import cut_clip, run_tool
 
 ROOT = Path(__file__).resolve().parents[1]
-EXERCISE = ROOT / "tests/data/videos/group_exercise_3p_384x288.avi"
-WALK = ROOT / "tests/data/videos/people_walk_to_table_768x432.mp4"
+EXERCISE = ROOT / "tests/assets/videos/group_exercise_3p_384x288.avi"
+WALK = ROOT / "tests/assets/videos/people_walk_to_table_768x432.mp4"
 CONFIG = ROOT / "configs/pggcn_videos.py"
 FAST = ["--cfg-options", "train.epochs=1", "train.repeat=1", "train.warmup_epochs=0", "train.num_workers=0"]
 

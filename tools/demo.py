@@ -25,8 +25,8 @@ from pipeline.cli import ArgumentParser, run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
-NTU_SAMPLE = ROOT / "tests/data/ntu_sample"
-VIDEOS = ROOT / "tests/data/videos"
+NTU_SAMPLE = ROOT / "tests/assets/ntu_sample"
+VIDEOS = ROOT / "tests/assets/videos"
 DEFAULT_CHECKPOINT = ROOT / "checkpoints/pggcn_nwucla_default.pth"
 
 
@@ -64,7 +64,7 @@ def steps(out: Path, skip_train: bool) -> list[tuple[str, list[str]]]:
         s.append((f"infer: {video.name}",
                   [PY, "tools/infer_video.py", str(video), "--out", str(out / f"videos/{stem}_overlay.mp4"),
                    "--json", str(out / f"videos/{stem}.json")]))
-    fall = ROOT / "tests/data/gmdcsa24/subject3_fall_19.mp4"
+    fall = ROOT / "tests/assets/gmdcsa24/subject3_fall_19.mp4"
     s.append(("infer: a held-out GMDCSA24 fall clip with the fall model (checkpoints/pggcn_gmdcsa_fall.pth)",
               [PY, "tools/infer_video.py", str(fall), "--checkpoint", str(ROOT / "checkpoints/pggcn_gmdcsa_fall.pth"),
                "--out", str(out / "videos/gmdcsa_fall_overlay.mp4"), "--json", str(out / "videos/gmdcsa_fall.json")]))

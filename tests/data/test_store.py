@@ -16,7 +16,7 @@ from pipeline.datasets.nwucla import DEFAULT_ANN, import_nwucla
 from pipeline.data.store import SampleStore, open_store, store_path, write_store
 
 ROOT = Path(__file__).resolve().parents[2]
-SKELETON = ROOT / "tests/data/ntu_sample/S001C001P001R001A001.skeleton"
+SKELETON = ROOT / "tests/assets/ntu_sample/S001C001P001R001A001.skeleton"
 
 
 def _records(n: int = 3) -> list[dict]:

@@ -18,7 +18,7 @@ from pipeline.data.annotations import load_annotations
 from pipeline.datasets.ntu.source import build_ntu_record
 
 ROOT = Path(__file__).resolve().parents[2]
-SKELETON = ROOT / "tests/data/ntu_sample/S001C001P001R001A001.skeleton"
+SKELETON = ROOT / "tests/assets/ntu_sample/S001C001P001R001A001.skeleton"
 SMALL = ["model.branch_channels=(8,8)", "model.main_channels=(16,)", "train.batch_size=2", "train.epochs=1",
          "train.num_workers=0", "train.test_batch_size=2", "train.warmup_epochs=0"]
 # NTU samples of one real recording under names in both xsub halves (performer 1 trains, 3 tests)

@@ -14,7 +14,7 @@ from pipeline.datasets.ntu.names import make_splits, missing_skeletons, parse_sa
 from pipeline.datasets.ntu.skeleton import SkeletonFormatError, read_skeleton
 
 ROOT = Path(__file__).resolve().parents[2]
-SAMPLE = ROOT / "tests/data/ntu_sample/S001C001P001R001A001.skeleton"
+SAMPLE = ROOT / "tests/assets/ntu_sample/S001C001P001R001A001.skeleton"
 
 
 def test_reader_matches_the_known_values_of_the_real_file():

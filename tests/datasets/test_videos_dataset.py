@@ -16,7 +16,7 @@ from _tools import cut_clip, run_tool
 from pipeline.datasets.videos import Clip, assign_splits, discover, split_warnings
 
 ROOT = Path(__file__).resolve().parents[2]
-VIDEOS = ROOT / "tests/data/videos"
+VIDEOS = ROOT / "tests/assets/videos"
 
 
 
@@ -127,7 +127,7 @@ def test_warnings_name_small_classes_and_missing_ones():
 
 
 def test_the_shipped_fall_model_calls_a_held_out_fall_clip_a_fall(capsys, tmp_path):
-    clip = ROOT / "tests/data/gmdcsa24/subject3_fall_19.mp4"  # subject 3: not in the model's training folds
+    clip = ROOT / "tests/assets/gmdcsa24/subject3_fall_19.mp4"  # subject 3: not in the model's training folds
     rc, _, err = run_tool(capsys, "infer_video", clip, "--checkpoint", ROOT / "checkpoints/pggcn_gmdcsa_fall.pth",
                           "--json", tmp_path / "r.json", "--quiet")
     assert rc == 0, err

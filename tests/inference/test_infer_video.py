@@ -18,7 +18,7 @@ import pytest
 from pipeline.inference.video import label_per_frame, pick_persons, plan_windows
 
 ROOT = Path(__file__).resolve().parents[2]
-DATA = ROOT / "tests" / "data"
+DATA = ROOT / "tests" / "assets"
 NTU_VIDEO = DATA / "ntu_sample" / "S001C001P001R001A001_rgb.avi"
 ARM_VIDEO = DATA / "videos" / "arm_wrestling_340x256.mp4"
 CLI = ROOT / "tools" / "infer_video.py"

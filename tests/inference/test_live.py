@@ -20,7 +20,7 @@ from pipeline.inference.live import LiveSource, is_live_source, live_windows
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = ROOT / "tools" / "infer_video.py"
-GROUP = ROOT / "tests/data/videos/group_exercise_3p_384x288.avi"  # 10 fps, 39 s, three people
+GROUP = ROOT / "tests/assets/videos/group_exercise_3p_384x288.avi"  # 10 fps, 39 s, three people
 
 
 def _lines(path: Path) -> list[dict]:
@@ -116,7 +116,7 @@ def test_camera_frames_are_sized_like_decoded_files():
 
     from extract.video import fit_frame, iter_frames
 
-    hug = ROOT / "tests/data/videos/ntu_hug_1920x1080.avi"
+    hug = ROOT / "tests/assets/videos/ntu_hug_1920x1080.avi"
     cap = cv2.VideoCapture(str(hug))
     ok, bgr = cap.read()
     cap.release()

@@ -1,7 +1,7 @@
 """ONNX export (pipeline/inference/onnx_export.py, tools/export_onnx.py) and the torch-free onnxruntime predictor.
 
 The shipped checkpoints are exported into tmp_path and run on real inputs: windows of the shipped NTU
-sample's Kinect skeletons (tests/data/ntu_sample), through each checkpoint's own test pipeline.
+sample's Kinect skeletons (tests/assets/ntu_sample), through each checkpoint's own test pipeline.
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from pipeline.data.transforms import MapLayout
 from _tools import run_tool
 
 ROOT = Path(__file__).resolve().parents[2]
-SAMPLE = ROOT / "tests" / "data" / "ntu_sample" / "S001C001P001R001A001.skeleton"
+SAMPLE = ROOT / "tests" / "assets" / "ntu_sample" / "S001C001P001R001A001.skeleton"
 NWUCLA = ROOT / "checkpoints" / "pggcn_nwucla_default.pth"
 FALL = ROOT / "checkpoints" / "pggcn_gmdcsa_fall.pth"
 CLI = ROOT / "tools" / "export_onnx.py"
@@ -263,7 +263,7 @@ def test_infer_video_with_the_onnx_backend_gives_the_torch_labels(nwucla_onnx, t
     import subprocess
     import sys
 
-    clip = ROOT / "tests/data/videos/ntu_hug_1920x1080.avi"
+    clip = ROOT / "tests/assets/videos/ntu_hug_1920x1080.avi"
     out = {}
     for backend, extra in (("torch", []), ("onnx", ["--checkpoint", str(nwucla_onnx)])):
         proc = subprocess.run([sys.executable, str(ROOT / "tools/infer_video.py"), str(clip), "--quiet", "--backend",
