@@ -154,3 +154,16 @@ def test_a_plain_pip_install_works_outside_the_source_tree(tmp_path):
     assert out.returncode == 0, out.stderr
     where, root, missing, classes = out.stdout.split()
     assert where.startswith(str(target)) and Path(root) == ROOT and missing == "535" and classes == "120"
+
+
+def test_every_tool_named_in_the_makefile_scripts_and_docs_exists():
+    """A renamed tool (tools/extract.py became extract_dataset.py) must not leave a command behind that names
+    the old file: `make demo` and the docs run these."""
+    import re
+
+    named = set()
+    for path in [ROOT / "Makefile", ROOT / "README.md", *(ROOT / "docs").glob("*.md"), *(ROOT / "tools").glob("*.py"),
+                 *(ROOT / "bench").glob("*.py")]:
+        named |= {(m, path.name) for m in re.findall(r"\btools/([a-z_]+\.py)\b", path.read_text())}
+    missing = sorted(f"{where} names tools/{tool}" for tool, where in named if not (ROOT / "tools" / tool).exists())
+    assert not missing, missing

@@ -47,7 +47,7 @@ def steps(out: Path, skip_train: bool) -> list[tuple[str, list[str]]]:
     rgb = NTU_SAMPLE / "S001C001P001R001A001_rgb.avi"
     s = [
         ("extract: pose on the real NTU sample, aligned with Kinect",
-         [PY, "tools/extract.py", "--dataset", "ntu60", "--data-root", str(ntu_root), "--out", str(out / "extract"),
+         [PY, "tools/extract_dataset.py", "--dataset", "ntu60", "--data-root", str(ntu_root), "--out", str(out / "extract"),
           "--pose", "mediapipe"]),
         ("picture: heatmaps over the NTU frame",
          [PY, "tools/render_heatmaps.py", "--annotations", str(out / "extract/annotations.pkl"), "--video", str(rgb),
