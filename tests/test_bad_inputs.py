@@ -1097,3 +1097,12 @@ def test_a_sample_named_twice_is_refused(capsys, tmp_path, case):
     line = assert_clean_error(run_tool(capsys, "test", CONFIG, "--checkpoint", SHIPPED, "--ann-file", ann,
                                        "--work-dir", tmp_path / "e"), ann)
     assert "twice" in line or "repeats" in line
+
+
+@pytest.mark.parametrize("value, flag", [("1", True), ("", False), ("0", False)])
+def test_make_train_restart_is_the_only_way_to_move_a_run_aside(value, flag):
+    proc = subprocess.run(["make", "-n", "train", f"RESTART={value}", "WORK_DIR=w", "CONFIG=c.py",
+                           f"VENV={VENV}"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    line = next(l for l in proc.stdout.splitlines() if "tools/train.py" in l)
+    assert ("--restart" in line) == flag
