@@ -1106,3 +1106,20 @@ def test_make_train_restart_is_the_only_way_to_move_a_run_aside(value, flag):
     assert proc.returncode == 0, proc.stderr
     line = next(l for l in proc.stdout.splitlines() if "tools/train.py" in l)
     assert ("--restart" in line) == flag
+
+
+def test_a_last_pth_copied_in_from_another_run_is_judged_by_its_own_record(capsys, tmp_path, trained, protect):
+    import shutil
+
+    other = tmp_path / "other"
+    rc, out, err = _train(capsys, _relabelled_ann(tmp_path), other)
+    assert rc == 0, out + err
+    shutil.copy(other / "last.pth", trained / "last.pth")  # run.json still describes the first run
+    protect(trained / "last.pth", trained / "run.json")
+    assert_clean_error(_train(capsys, _records_path(tmp_path), trained), trained, "annotation file")
+
+
+def _records_path(tmp_path: Path) -> Path:
+    path = tmp_path / "good_again.pkl"
+    path.write_bytes(pickle.dumps(_records()))
+    return path

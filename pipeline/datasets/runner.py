@@ -76,10 +76,10 @@ class SampleSource:
         """The sample's label now (applied at every merge)."""
         return int(rec["label"])
 
-    def label_name(self, sample: Sample) -> str:
-        """The sample's label as a name (a source that overrides this has labels the user can correct:
-        the manifest records them and a re-run reports how many changed)."""
-        raise NotImplementedError
+    def label_name(self, sample: Sample) -> str | None:
+        """The sample's label as a name, for a dataset whose labels the user can correct (labels.csv): the
+        manifest records them and a re-run reports how many changed. None where the name fixes the label."""
+        return None
 
     def prepare(self, todo: list[Sample]) -> None:
         """Before any sample is made (in this process): fail fast on what would fail every sample."""
@@ -299,7 +299,9 @@ def _merge_if_complete(source: SampleSource, opts: RunOptions, samples: list[Sam
         raise ValueError(f"{target}: holds {before} samples; this run has only {len(present)} and would "
                          f"replace it with less (use another OUT, or remove the file to start over)")
     split = _plain(source.splits(present))
-    labels = {s.name: source.label_name(s) for s in present} if _labels_known(source) else None
+    labels = {s.name: source.label_name(s) for s in present}
+    if all(v is None for v in labels.values()):
+        labels = None
     old_labels = manifest.get("labels") or {}
     result.relabelled = sum(1 for n, lab in (labels or {}).items() if n in old_labels and old_labels[n] != lab)
     extra = source.extra()
@@ -339,10 +341,6 @@ def _merge_if_complete(source: SampleSource, opts: RunOptions, samples: list[Sam
     if not opts.keep_parts and not failures:  # with failures, parts/ stays: a re-run retries them and merges again
         shutil.rmtree(out / "parts", ignore_errors=True)
     return 0, target
-
-
-def _labels_known(source: SampleSource) -> bool:
-    return type(source).label_name is not SampleSource.label_name
 
 
 def _plain(obj: Any) -> Any:

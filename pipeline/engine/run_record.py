@@ -89,14 +89,17 @@ def _first_difference(a: Any, b: Any, path: str = "") -> str | None:
 
 
 def read_record(work_dir: Path, last_meta: dict | None) -> dict | None:
-    """The record of the run already in `work_dir`: run.json, else the one in last.pth's metadata."""
+    """The record of the run already in `work_dir`. When it holds a last.pth, the record that checkpoint
+    carries (`last_meta`): last.pth is what a resume would reuse, so its own record is the one to trust
+    (run.json beside a last.pth copied in from elsewhere says nothing about it). Else run.json (a run
+    stopped before its first checkpoint)."""
+    if last_meta is not None:
+        rec = last_meta.get("run")
+        return rec if isinstance(rec, dict) else None
     try:
         rec = json.loads((work_dir / RECORD).read_text())
-        if isinstance(rec, dict):
-            return rec
     except (OSError, ValueError):
-        pass
-    rec = (last_meta or {}).get("run")
+        return None
     return rec if isinstance(rec, dict) else None
 
 
