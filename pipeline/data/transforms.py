@@ -430,6 +430,75 @@ class MinMaxScale(ConfigRepr):
 
 
 @TRANSFORMS.register_module()
+class RandomDropAxis(ConfigRepr):
+    """With probability `p`, zero one random coordinate axis of every joint (SkateFormer's NW-UCLA "drop
+    axis"): the model learns not to lean on one axis, which an estimator's depth gets most wrong.
+
+    Place it after MinMaxScale: a zeroed axis is then the middle of the body's range, not a far-off value.
+
+    Required keys:
+        - joints: (M, T, V, C)
+        - rng (optional): the random generator
+    Added or changed keys:
+        - joints: float32, one axis set to 0 for all persons, frames and joints (or unchanged)
+    """
+
+    def __init__(self, p: float = 0.5):
+        self.p = _number("p", p, 0, 1)
+
+    def __call__(self, results: dict) -> dict:
+        rng = _rng(results)
+        if rng.random() < self.p:
+            x = results["joints"].astype(np.float32, copy=True)
+            x[..., rng.integers(x.shape[-1])] = 0
+            results["joints"] = x
+        return results
+
+
+@TRANSFORMS.register_module()
+class RandomDropJoints(ConfigRepr):
+    """With probability `p`, zero a random set of joints in a random subset of frames (SkateFormer's NW-UCLA
+    "drop joint"): occlusion and an estimator's missed joints, seen in training.
+
+    Between `num_joints[0]` and `num_joints[1]` joints (capped at the layout's) are dropped in a random
+    `frame_frac` share of the frames (frames drawn without regard to order, as SkateFormer does). A dropped
+    joint is zero, which the model reads as absent.
+
+    Required keys:
+        - joints: (M, T, V, C)
+        - rng (optional): the random generator
+    Added or changed keys:
+        - joints: float32, the drawn joints zeroed in the drawn frames for every person (or unchanged)
+    """
+
+    def __init__(self, p: float = 0.5, num_joints: tuple[int, int] = (4, 12),
+                 frame_frac: tuple[float, float] = (0.25, 0.5)):
+        self.p = _number("p", p, 0, 1)
+        if not isinstance(num_joints, (tuple, list)) or len(num_joints) != 2:
+            raise ValueError(f"num_joints must be (low, high), got {num_joints!r:.60}")
+        lo = _number("num_joints[0]", num_joints[0], 0, 10_000, integer=True)
+        self.num_joints = (lo, _number("num_joints[1]", num_joints[1], lo, 10_000, integer=True))
+        if not isinstance(frame_frac, (tuple, list)) or len(frame_frac) != 2:
+            raise ValueError(f"frame_frac must be (low, high), got {frame_frac!r:.60}")
+        f0 = _number("frame_frac[0]", frame_frac[0], 0, 1)
+        self.frame_frac = (f0, _number("frame_frac[1]", frame_frac[1], f0, 1))
+
+    def __call__(self, results: dict) -> dict:
+        rng = _rng(results)
+        if rng.random() >= self.p:
+            return results
+        x = results["joints"].astype(np.float32, copy=True)
+        _, t, v, _ = x.shape
+        n_v = min(int(rng.integers(self.num_joints[0], self.num_joints[1] + 1)), v)
+        n_t = min(int(round(t * rng.uniform(*self.frame_frac))), t)
+        frames = rng.choice(t, n_t, replace=False)
+        joints = rng.choice(v, n_v, replace=False)
+        x[:, frames[:, None], joints[None, :]] = 0
+        results["joints"] = x
+        return results
+
+
+@TRANSFORMS.register_module()
 class PoseInput(ConfigRepr):
     """The pose stream's input: 2D keypoints in the unit person box + scores, non-mirrored convention.
 

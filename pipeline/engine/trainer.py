@@ -190,6 +190,17 @@ def check_work_dir(work_dir: Path, record: dict, restart: bool, rank: int = 0) -
                          f"(make train RESTART=1) to move that run aside and start afresh")
 
 
+def member_losses(loss_fn, logits: torch.Tensor, label: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """(loss to back-propagate, loss to show). Logits (N, C) are one model's. Logits (N, K, C) are an
+    ensemble's members in training (models/ensemble.py): the K losses are summed, so that each member gets the
+    gradient it would get alone, and their mean is shown, comparable with a single model's loss."""
+    if logits.dim() == 3:
+        total = sum(loss_fn(logits[:, k], label) for k in range(logits.shape[1]))
+        return total, total.item() / logits.shape[1]
+    loss = loss_fn(logits, label)
+    return loss, loss.item()
+
+
 def train_one_epoch(run: Run, loader: DataLoader, loss_fn, total_iters: int) -> dict:
     """One pass over the training data; stops early only when a wall-clock budget runs out."""
     from tqdm import tqdm
@@ -211,7 +222,7 @@ def train_one_epoch(run: Run, loader: DataLoader, loss_fn, total_iters: int) -> 
         pose = batch["pose"].to(run.device, non_blocking=True) if "pose" in batch else None
         label = batch["label"].to(run.device)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=run.device != "cpu"):
-            loss = loss_fn(run.model(skel, pose).float(), label)
+            loss, shown = member_losses(loss_fn, run.model(skel, pose).float(), label)
         run.opt.zero_grad(set_to_none=True)
         loss.backward()
         run.opt.step()
@@ -220,8 +231,8 @@ def train_one_epoch(run: Run, loader: DataLoader, loss_fn, total_iters: int) -> 
         run.progress.iteration += 1
         steps += 1
         seen += len(label) * run.world
-        loss_sum += loss.item()
-        bar.set_postfix(loss=f"{loss.item():.3f}", sps=f"{seen / (time.perf_counter() - t0):.0f}",
+        loss_sum += shown
+        bar.set_postfix(loss=f"{shown:.3f}", sps=f"{seen / (time.perf_counter() - t0):.0f}",
                         lr=f"{run.opt.param_groups[0]['lr']:.3g}", refresh=False)
     bar.close()
     run.progress.epoch = epoch
@@ -271,11 +282,16 @@ def prepare_finetune(cfg, checkpoint: Path) -> dict:
     return ckpt["state_dict"]
 
 
+def _is_classifier(key: str) -> bool:
+    """`fc.weight` of a PG-GCN, `members.1.fc.bias` of an ensemble's member."""
+    return key.startswith("fc.") or ".fc." in key
+
+
 def load_all_but_classifier(model: torch.nn.Module, state: dict, checkpoint: Path) -> int:
-    """Copy every tensor whose name and shape match, the classifier (`fc.`) excepted; returns how many."""
+    """Copy every tensor whose name and shape match, the classifiers (`fc.`) excepted; returns how many."""
     own = model.state_dict()
-    keep = {k: v for k, v in state.items() if not k.startswith("fc.") and k in own and own[k].shape == v.shape}
-    missing = [k for k in own if not k.startswith("fc.") and k not in keep]
+    keep = {k: v for k, v in state.items() if not _is_classifier(k) and k in own and own[k].shape == v.shape}
+    missing = [k for k in own if not _is_classifier(k) and k not in keep]
     if missing:
         raise ValueError(f"{checkpoint}: does not fit this model ({len(missing)} tensors differ, e.g. {missing[0]})")
     model.load_state_dict(keep, strict=False)

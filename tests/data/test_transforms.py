@@ -145,6 +145,8 @@ EXAMPLES = {
     "RandomScale": dict(scale=0.2),
     "JointNoise": dict(std=0.015, drop_prob=0.02),
     "MinMaxScale": dict(),
+    "RandomDropAxis": dict(p=0.3),
+    "RandomDropJoints": dict(p=0.3, num_joints=(2, 5), frame_frac=(0.1, 0.2)),
     "PoseInput": dict(fallback=["projection"], noise_px=2, min_score=0.1, source="projection", noise_m=0.01),
     "PackInputs": dict(num_person=1, with_pose=False),
 }
@@ -244,3 +246,50 @@ def test_every_transform_documents_exactly_the_keys_its_code_names(name):
 
 def test_compose_documents_its_keys():
     _documented_keys(Compose.__doc__ or "")
+
+
+# --------------------------------------------------------------------------- SkateFormer's drops
+
+
+def _scaled_joints(seed=0):
+    x = np.random.default_rng(seed).uniform(0.1, 1, (1, 40, 20, 3)).astype(np.float32)
+    return x
+
+
+def test_drop_axis_zeroes_exactly_one_axis_or_nothing():
+    drop = build_from_cfg(dict(type="RandomDropAxis", p=0.5), TRANSFORMS)
+    seen = set()
+    for seed in range(40):
+        x = _scaled_joints()
+        out = drop(dict(joints=x.copy(), rng=np.random.default_rng(seed)))["joints"]
+        zero_axes = [a for a in range(3) if not out[..., a].any()]
+        assert len(zero_axes) <= 1
+        kept = [a for a in range(3) if a not in zero_axes]
+        assert np.array_equal(out[..., kept], x[..., kept])
+        seen.add(tuple(zero_axes))
+    assert seen == {(), (0,), (1,), (2,)}  # sometimes none, every axis sometimes
+
+
+def test_drop_joints_zeroes_the_drawn_joints_in_the_drawn_frames_only():
+    drop = build_from_cfg(dict(type="RandomDropJoints", p=1.0, num_joints=(4, 12), frame_frac=(0.25, 0.5)),
+                          TRANSFORMS)
+    for seed in range(20):
+        x = _scaled_joints(seed)
+        out = drop(dict(joints=x.copy(), rng=np.random.default_rng(seed)))["joints"]
+        gone = ~out.any(-1)[0]  # (T, V): dropped joints
+        frames, joints = np.flatnonzero(gone.any(1)), np.flatnonzero(gone.any(0))
+        assert 4 <= len(joints) <= 12 and 10 <= len(frames) <= 20
+        assert gone[np.ix_(frames, joints)].all()  # a rectangle of frames x joints
+        assert gone.sum() == len(frames) * len(joints)
+        assert np.array_equal(out[0][~gone], x[0][~gone])  # the rest untouched
+
+
+def test_drops_never_fire_at_p_zero_and_refuse_bad_ranges():
+    x = _scaled_joints()
+    for cfg in (dict(type="RandomDropAxis", p=0.0), dict(type="RandomDropJoints", p=0.0)):
+        out = build_from_cfg(cfg, TRANSFORMS)(dict(joints=x.copy(), rng=np.random.default_rng(0)))["joints"]
+        assert np.array_equal(out, x)
+    with pytest.raises(ValueError, match="num_joints"):
+        build_from_cfg(dict(type="RandomDropJoints", num_joints=(5, 2)), TRANSFORMS)
+    with pytest.raises(ValueError, match="frame_frac"):
+        build_from_cfg(dict(type="RandomDropJoints", frame_frac=(0.5, 2)), TRANSFORMS)
