@@ -13,7 +13,7 @@ SHELL := /bin/bash
 # it reads its arguments, before any Makefile runs: write NAME=value.)
 USER_VARS := VENV DATASET DATA_ROOT OUT POSE WORKERS SHARD POSE_CONFIG POSE_CHECKPOINT KEEP_PARTS ANN_FILE \
              WORK_DIR LOAD_FROM RESTART CONFIG CHECKPOINT NPROC NNODES NODE_RANK MASTER_ADDR MASTER_PORT SEEDS N \
-             GMDCSA_ROOT VARIANTS MINUTES
+             GMDCSA_ROOT VARIANTS LEVERS JOBS MINUTES
 MAKE_OWN_VARS := MAKEFLAGS MAKEOVERRIDES MFLAGS MAKELEVEL MAKEFILES MAKECMDGOALS SHELL .SHELLFLAGS
 literal_var = $(eval override $1 := $$(value $1))$(eval export $1)
 $(foreach v,$(filter-out $(MAKE_OWN_VARS),$(.VARIABLES)),$(if $(or $(filter command%,$(origin $v)),$(and \
@@ -62,6 +62,8 @@ SEEDS    ?= 1
 N        ?= 114480
 GMDCSA_ROOT ?= ../shared/data/gmdcsa24
 VARIANTS ?=
+LEVERS   ?=
+JOBS     ?= 1
 
 .PHONY: help setup setup-mmpose test extract train eval demo \
         bench-model bench-extract bench-train bench-infer bench-accuracy bench-scale bench-gmdcsa bench-timeline check-mmaction2-export clean
@@ -152,8 +154,10 @@ bench-train: $(STAMP) ## loader+model vs model-only samples/s -> bench/results/t
 bench-infer: $(STAMP) ## infer_video.py speed, following people (+ GMDCSA_ROOT if there), live latency -> bench/results/infer.json
 	GMDCSA_ROOT=$(call q,GMDCSA_ROOT) $(PY) -m bench.bench_infer
 
-bench-accuracy: $(STAMP) ## NW-UCLA top-1 of PG-GCN and its ablations over SEEDS seeds [VARIANTS=] -> bench/results/accuracy.json
-	$(PY) -m bench.bench_accuracy --seeds $(call q,SEEDS) $(if $(call lit,VARIANTS),--variants $(filter pggcn no_pose no_pgam,$(call lit,VARIANTS))) \
+bench-accuracy: $(STAMP) ## NW-UCLA top-1 of PG-GCN, ablations and levers over SEEDS seeds [VARIANTS= LEVERS= JOBS=] -> bench/results/accuracy.json
+	$(PY) -m bench.bench_accuracy --seeds $(call q,SEEDS) --jobs $(call q,JOBS) \
+	  $(if $(call lit,VARIANTS),--variants $(filter pggcn no_pose no_pgam,$(call lit,VARIANTS))) \
+	  $(if $(call lit,LEVERS),--levers $(filter epochs_65 skateformer_drops bone_velocity_streams wider_blocks ensemble_jvb_bv tta_5_clips tta_10_clips seed_ensemble,$(call lit,LEVERS))) \
 	  $(if $(call lit,MINUTES),--minutes $(call q,MINUTES))
 
 clean: ## remove work_dirs/ and caches (keeps .venv)

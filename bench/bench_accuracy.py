@@ -1,45 +1,85 @@
-"""`make bench-accuracy [SEEDS=3] [VARIANTS="pggcn no_pose no_pgam"]`: NW-UCLA cross-view top-1 of PG-GCN and its
-ablations (train v01+v02, test v03, 464 samples), as mean +- std over seeds.
+"""`make bench-accuracy [SEEDS=3] [VARIANTS="pggcn no_pose no_pgam"] [LEVERS="..."] [JOBS=2]`: NW-UCLA cross-view
+top-1 of PG-GCN, its ablations and the accuracy levers of issue #23 (train v01+v02, test v03, 464 samples), as
+mean +- std over seeds, at the last epoch (nothing is chosen on the test view).
 
-Each run is the project's own `tools/train.py` on the default recipe (configs/pggcn_nwucla_default.py: a fixed
-number of epochs, so the figures do not depend on the machine's speed), one after the other, with
-`train.seed` = 0, 1, ...; its top-1 is read after the last epoch (the protocol that counts here) and at the
-best epoch (CTR-GCN's code reports that one; the test view is also its validation view). Variants:
-  pggcn        J + V + B streams + heatmap pose stream fused by PG-AM: the default model's recipe, so the
-               seed-0 run is also how the shipped checkpoint is made
+Each run is the project's own `tools/train.py` with `train.seed` = 0, 1, ...; its top-1 is read after the last
+epoch (the protocol that counts here) and at the best epoch (CTR-GCN's code reports that one; the test view is
+also its validation view). Variants (keys at the top level of accuracy.json):
+  pggcn        the default recipe (configs/pggcn_nwucla_default.py): J + V + B streams + heatmap pose stream
+               fused by PG-AM; its seed-0 run is how the shipped checkpoint is made
   no_pose      the same network without the pose stream (plain 3-branch GCN)
   no_pgam      pose features concatenated late instead of PG-AM
-An interrupted bench resumes: finished runs are kept, an unfinished one resumes from its last.pth.
+Levers (one row each in accuracy.json's `levers`, kept across runs of this bench until re-measured): changes to
+the default recipe, each trained over the same seeds, or test-time levers computed from the pggcn runs.
+
+Runs go one after the other, or JOBS side by side with one thread each (train minutes are then those of a
+shared machine, and say so). An interrupted bench resumes: finished runs are kept (a `done` file holding the
+minutes), an unfinished one resumes from its last.pth.
 """
 from __future__ import annotations
 
 import argparse
+import copy
+import json
+import os
 import statistics
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.common import finish  # noqa: E402
+from bench.common import RESULTS, finish  # noqa: E402
 
 CONFIG = "configs/pggcn_nwucla_default.py"
-VARIANTS = {"pggcn": [], "no_pose": ["model.pose_input=None"], "no_pgam": ["model.fusion=concat"]}
+OUT = ROOT / "work_dirs/bench_accuracy"
+VARIANTS = {"pggcn": (CONFIG, []), "no_pose": (CONFIG, ["model.pose_input=None"]),
+            "no_pgam": (CONFIG, ["model.fusion=concat"])}
+# name: (config, options, what it changes against the default recipe)
+TRAIN_LEVERS = {
+    "epochs_65": (CONFIG, ["train.epochs=65"], "65 epochs instead of 24 (CTR-GCN's count), cosine to the end"),
+    "skateformer_drops": ("configs/pggcn_nwucla_drops.py", [],
+                          "SkateFormer's NW-UCLA drop-axis and drop-joints augmentations, p=0.5 each (its random "
+                          "scale is left out: per-axis min-max scaling undoes it)"),
+    "bone_velocity_streams": (CONFIG, ["model.streams=('bone','velocity')"],
+                              "a bone-centred PG-GCN alone: B + V streams, no joint positions"),
+    "wider_blocks": (CONFIG, ["model.branch_channels=(24,48)", "model.main_channels=(96,96)"],
+                     "blocks 1.5x wider (branches 24-48, main stream 96-96 channels)"),
+    "ensemble_jvb_bv": ("configs/pggcn_nwucla_ensemble.py", [],
+                        "two-stream ensemble in one model: the default J+V+B PG-GCN and a B+V one, trained side "
+                        "by side, mean of their softmax"),
+}
+TEST_LEVERS = {
+    "tta_5_clips": "the default recipe's runs tested on 5 uniformly sampled clips per sample, softmax averaged",
+    "tta_10_clips": "the same with 10 clips",
+    "seed_ensemble": "the default recipe's seed runs as one ensemble (mean of their softmax): one figure, its "
+                     "cost the sum of the runs",
+}
 
 
-def run_variant(name: str, seed: int, out: Path, minutes: float | None) -> dict:
+def work_dir(name: str, seed: int, minutes: float | None) -> Path:
+    return OUT / (f"{name}_seed{seed}" if minutes is None else f"{name}_seed{seed}_{minutes:g}min")
+
+
+def train_run(config: str, options: list[str], work: Path, seed: int, minutes: float | None, threads: int | None):
+    """Train one run unless its `done` file says it finished."""
+    if (work / "done").exists():
+        return
+    opts = [f"train.seed={seed}", *options]
+    if minutes is not None:
+        opts.append(f"train.time_budget_min={minutes}")
+    env = dict(os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {}))
+    t = time.perf_counter()
+    subprocess.run([sys.executable, "tools/train.py", config, "--work-dir", str(work), "--cfg-options", *opts],
+                   cwd=ROOT, check=True, env=env)
+    (work / "done").write_text(f"{(time.perf_counter() - t) / 60:.1f}\n")
+
+
+def read_run(name: str, seed: int, work: Path) -> dict:
     from pipeline.checkpoint import load_checkpoint
 
-    work = out / f"{name}_seed{seed}" if minutes is None else out / f"{name}_seed{seed}_{minutes:g}min"
-    options = [f"train.seed={seed}", *VARIANTS[name]]
-    if minutes is not None:
-        options.append(f"train.time_budget_min={minutes}")
-    t = time.perf_counter()
-    if not (work / "done").exists():
-        subprocess.run([sys.executable, "tools/train.py", CONFIG, "--work-dir", str(work), "--cfg-options",
-                        *options], cwd=ROOT, check=True)
-        (work / "done").write_text(f"{(time.perf_counter() - t) / 60:.1f}\n")
     best, last = (load_checkpoint(work / f)["meta"] for f in ("best.pth", "last.pth"))
     result = dict(top1_last=last["metrics"]["top1"], top1_best=best["metrics"]["top1"], epochs=last["epoch"],
                   train_min=float((work / "done").read_text()))
@@ -48,32 +88,104 @@ def run_variant(name: str, seed: int, out: Path, minutes: float | None) -> dict:
     return result
 
 
+def test_scores(config: str, options: list[str], work: Path, clips: int = 1) -> Path:
+    """The run's last.pth on the test view (`clips` test clips per sample) -> its scores.npz."""
+    from pipeline.config import load_config, parse_cfg_options
+    from pipeline.engine.evaluation import evaluate
+
+    out = work / ("eval_last" if clips == 1 else f"eval_last_{clips}clips")
+    if not (out / "scores.npz").exists():
+        cfg = copy.deepcopy(load_config(ROOT / config, parse_cfg_options(options) if options else None))
+        for step in cfg.test_pipeline:
+            if step["type"] == "UniformSample":
+                step["num_clips"] = clips
+        evaluate(cfg, work / "last.pth", out)
+    return out / "scores.npz"
+
+
+def summarise(runs: list[dict]) -> dict:
+    last = [r["top1_last"] for r in runs]
+    return dict(top1_last_mean=round(statistics.mean(last), 4),
+                top1_last_std=round(statistics.stdev(last), 4) if len(last) > 1 else 0.0,
+                top1_best_mean=round(statistics.mean(r["top1_best"] for r in runs), 4),
+                top1_last_per_seed=[round(x, 4) for x in last], epochs=runs[0]["epochs"],
+                train_min_mean=round(statistics.mean(r["train_min"] for r in runs), 1))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seeds", type=int, default=1, help="runs per variant, with train.seed = 0..N-1")
-    p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    p.add_argument("--variants", nargs="*", default=None, choices=list(VARIANTS),
+                   help="default: all, or none when --levers is given")
+    p.add_argument("--levers", nargs="*", default=[], choices=[*TRAIN_LEVERS, *TEST_LEVERS])
+    p.add_argument("--jobs", type=int, default=1, help="trainings side by side, one thread each")
     p.add_argument("--minutes", type=float, default=None,
                    help="train on a wall-clock budget instead of the recipe's fixed epochs (machine-dependent)")
     a = p.parse_args()
-    out = ROOT / "work_dirs/bench_accuracy"
-    figures: dict = dict(config=CONFIG, seeds=a.seeds, test_samples=464,
-                         budget=f"{a.minutes:g} min per run" if a.minutes else "fixed epochs (the recipe's)")
-    for name in a.variants:
-        runs = [run_variant(name, seed, out, a.minutes) for seed in range(a.seeds)]
-        last = [r["top1_last"] for r in runs]
-        best = [r["top1_best"] for r in runs]
+    variants = a.variants if a.variants is not None else ([] if a.levers else list(VARIANTS))
+    if any(lv in TEST_LEVERS for lv in a.levers) and "pggcn" not in variants:
+        variants = ["pggcn", *variants]  # test-time levers are computed from the default recipe's runs
+    seeds = range(a.seeds)
+    plan = {name: VARIANTS[name][:2] for name in variants}
+    plan.update({name: TRAIN_LEVERS[name][:2] for name in a.levers if name in TRAIN_LEVERS})
+    tasks = [(name, cfg, opts, seed) for name, (cfg, opts) in plan.items() for seed in seeds]
+    threads = 1 if a.jobs > 1 else None
+    with ThreadPoolExecutor(max_workers=max(1, a.jobs)) as pool:
+        for f in [pool.submit(train_run, cfg, opts, work_dir(name, seed, a.minutes), seed, a.minutes, threads)
+                  for name, cfg, opts, seed in tasks]:
+            f.result()
+    runs = {name: [read_run(name, s, work_dir(name, s, a.minutes)) for s in seeds] for name in plan}
+
+    old = RESULTS / "accuracy.json"
+    figures = json.loads(old.read_text()) if old.exists() else {}
+    figures.update(config=CONFIG, seeds=a.seeds, test_samples=464,
+                   budget=f"{a.minutes:g} min per run" if a.minutes else "fixed epochs (the recipe's)")
+    if a.jobs > 1:
+        figures["train_min_note"] = f"{a.jobs} trainings side by side, one thread each"
+    for name in variants:
         key = "" if name == "pggcn" else f"{name}_"
-        figures[f"{key}top1_last_mean"] = round(statistics.mean(last), 4)
-        figures[f"{key}top1_last_std"] = round(statistics.stdev(last), 4) if len(last) > 1 else 0.0
-        figures[f"{key}top1_best_mean"] = round(statistics.mean(best), 4)
-        figures[f"{key}top1_last_per_seed"] = [round(x, 4) for x in last]
-        figures[f"{key}epochs"] = runs[0]["epochs"]
-        figures[f"{key}train_min_mean"] = round(statistics.mean(r["train_min"] for r in runs), 1)
-    if "pggcn" in a.variants:
+        figures.update({f"{key}{k}": v for k, v in summarise(runs[name]).items()})
+    if "pggcn" in variants:
         for name, label in (("no_pose", "pose_stream_gain"), ("no_pgam", "pgam_gain_over_concat")):
-            if name in a.variants:
+            if name in variants:
                 figures[label] = round(figures["top1_last_mean"] - figures[f"{name}_top1_last_mean"], 4)
+    rows = {r["lever"]: r for r in figures.get("levers", [])}
+    base = summarise(runs["pggcn"]) if "pggcn" in runs else None
+    for name in a.levers:
+        if name in TRAIN_LEVERS:
+            cfg, opts, what = TRAIN_LEVERS[name]
+            row = dict(lever=name, what=what, config=cfg, options=opts, seeds=a.seeds, **summarise(runs[name]))
+        else:
+            row = dict(lever=name, what=TEST_LEVERS[name], config=CONFIG, options=[], seeds=a.seeds,
+                       **test_lever(name, seeds, a.minutes, runs["pggcn"]))
+        if base is not None:
+            row["gain_over_default"] = round(row["top1_last_mean"] - base["top1_last_mean"], 4)
+        rows[name] = row
+        print(f"lever {name}: top-1 {row['top1_last_mean']:.2%} over {a.seeds} seed(s)"
+              + (f", {row['gain_over_default']:+.2%} against the default" if base else ""), flush=True)
+    if rows:
+        figures["levers"] = list(rows.values())
     finish("accuracy", figures)
+
+
+def test_lever(name: str, seeds, minutes, pggcn_runs: list[dict]) -> dict:
+    from pipeline.engine.ensemble import fuse, load_scores
+    from pipeline.engine.evaluation import compute_metrics
+
+    works = [work_dir("pggcn", s, minutes) for s in seeds]
+    if name == "seed_ensemble":
+        top1 = fuse([test_scores(CONFIG, [], w) for w in works])["top1"]
+        return dict(top1_last_mean=round(top1, 4), top1_last_std=0.0, top1_last_per_seed=[],
+                    members=len(works), train_min_mean=round(sum(r["train_min"] for r in pggcn_runs), 1))
+    clips = int(name.split("_")[1])
+    per_seed = []
+    for w in works:
+        _, labels, scores = load_scores(test_scores(CONFIG, [], w, clips))
+        per_seed.append(compute_metrics(scores, labels)["top1"])
+    return dict(top1_last_mean=round(statistics.mean(per_seed), 4),
+                top1_last_std=round(statistics.stdev(per_seed), 4) if len(per_seed) > 1 else 0.0,
+                top1_last_per_seed=[round(x, 4) for x in per_seed], test_clips=clips,
+                train_min_mean=round(statistics.mean(r["train_min"] for r in pggcn_runs), 1))
 
 
 if __name__ == "__main__":

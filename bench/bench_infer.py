@@ -199,7 +199,7 @@ def single_person_coverage(root: Path) -> dict | None:
     from extract.tracker import PoseTracker
     from extract.video import iter_frames
     from pipeline.inference.video import MAX_POSE_WIDTH, open_video, track_people
-    from pipeline.inference.windows import auto_pose_every
+    from extract.crop_tracking import auto_pose_every
 
     clips = sorted(root.glob("Subject */*/*.mp4"))
     if not clips:

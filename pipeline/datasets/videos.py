@@ -184,14 +184,20 @@ def split_warnings(clips: list[Clip], split: dict[str, list[str]], names: list[s
 
 
 def clip_record(clip: Clip, label: int, workers: int = 1) -> dict:
-    """Pose + tracking over one clip -> its record (up to 2 persons, the one seen longest first)."""
+    """Pose + tracking over one clip -> its record (up to 2 persons, the one seen longest first).
+
+    Tracked with video inference's landmarker frame step and decode width, so that a model trained on these
+    records meets at inference poses made the same way (the record says which: `tracking`). Inference's
+    shortest-track rule is not applied: a training clip may itself be shorter than it, and the persons seen
+    longest are kept anyway."""
     from extract import video as vio
-    from extract.crop_tracking import track_poses
+    from extract.crop_tracking import MAX_POSE_WIDTH, auto_pose_every, track_poses
 
     info = vio.probe_video(clip.path)
     fps = float(info["fps"] or 0.0) or 30.0
-    poses = track_poses(vio.iter_frames(clip.path, max_width=960), fps, full_size=(info["height"], info["width"]),
-                        workers=workers)
+    tracking = dict(every=auto_pose_every(fps), max_width=MAX_POSE_WIDTH)
+    poses = track_poses(vio.iter_frames(clip.path, max_width=MAX_POSE_WIDTH), fps,
+                        full_size=(info["height"], info["width"]), workers=workers, every=tracking["every"])
     if poses.frames < MIN_FRAMES:
         raise ValueError(f"{clip.path}: too short ({poses.frames} frames decoded, {MIN_FRAMES} needed)")
     if not poses.tracks:
@@ -199,7 +205,7 @@ def clip_record(clip: Clip, label: int, workers: int = 1) -> dict:
     mapped = map_tracks(poses, LAYOUT)
     order = np.argsort(-mapped.present.sum(axis=1), kind="stable")[:MAX_PERSONS]
     rec = build_record(mapped, order, 0, poses.frames, clip.name, (poses.height, poses.width), LAYOUT)
-    rec.update(label=label, fps=fps, total_frames=poses.frames)
+    rec.update(label=label, fps=fps, total_frames=poses.frames, tracking=tracking)
     return rec
 
 

@@ -159,7 +159,12 @@ class ModelProcess:
     budget. In a thread they would fight the pose stage for the GIL (measured: the landmarkers' start-up
     went from 1.7 s to 5 s); a child process overlaps them on the other core for real. The child answers
     on a pipe: ('ready', info) or ('error', one line) after loading, then ('probs', array) per batch.
+
+    The child runs at a lower CPU priority (nice +NICE): its model is needed only after the pose stage, so
+    where both want a core the landmarkers' start-up goes first, and the model loads in what they leave.
     """
+
+    NICE = 10
 
     def __init__(self, checkpoint: str | Path, device: str = "cpu"):
         import multiprocessing as mp
@@ -219,6 +224,10 @@ def _serve_model(conn, checkpoint: str, device: str) -> None:
     import os
 
     try:
+        try:
+            os.nice(ModelProcess.NICE)
+        except (AttributeError, OSError):  # not on this platform, or not allowed: run at normal priority
+            pass
         try:
             pred = load_predictor(checkpoint, device)
         except InferenceError as e:

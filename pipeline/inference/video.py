@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from extract import video as vio
-from extract.crop_tracking import track_poses
+from extract.crop_tracking import (MAX_POSE_WIDTH, MIN_TRACK_SECONDS, auto_pose_every,  # noqa: F401 (re-exported)
+                                   track_poses)
 from extract.fileio import one_line
 from extract.overlay import write_overlay
 
@@ -31,13 +32,11 @@ from pipeline.inference.predictor import (DEFAULT_CHECKPOINT, DEFAULT_CONFIG, In
 from pipeline.inference.timeline import frame_probs, segments
 from pipeline.data.video_records import build_record, map_tracks
 from pipeline.inference.result import InferenceResult, summary_text  # noqa: F401
-from pipeline.inference.windows import (auto_pose_every, label_per_frame, person_groups, pick_persons, plan_windows,  # noqa: F401
-                      window_and_stride)
+from pipeline.inference.windows import (label_per_frame, person_groups, pick_persons, plan_windows,  # noqa: F401
+                                        window_and_stride)
 
 MIN_PRESENCE = 0.3  # a person gets a window of their own when present in at least this share of its frames
 DEFAULT_WINDOW = 64  # frames; used when the checkpoint's config names no clip length
-MIN_TRACK_SECONDS = 1.0  # a person seen for less in all is a false detection or a momentary double: dropped
-MAX_POSE_WIDTH = 960  # frames are decoded at most this wide for the landmarker (it runs at 224/256 px anyway)
 
 
 def infer_video(video: str | Path, predictor: Predictor | None = None, checkpoint: str | Path | None = None,

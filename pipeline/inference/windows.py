@@ -60,13 +60,3 @@ def label_per_frame(frames: int, windows: list[tuple[int, int]], window_probs: n
     best = window_probs[ok].argmax(axis=1)
     text = {int(i): f"{class_names[b]} {window_probs[i, b]:.2f}" for i, b in zip(ok, best)}
     return [text[int(i)] for i in nearest]
-
-
-def auto_pose_every(fps: float) -> int:
-    """Landmarker on every 2nd frame of videos at 20 fps or more (the skipped frames are interpolated).
-
-    Why: on a 2-core CPU the landmarker manages ~25-35 frames/s, short of real time once start-up is
-    counted; actions change little in 1/15 s, and the test pipeline resamples each window to the
-    model's clip length anyway. Slower videos keep every frame. `--pose-every 1` turns this off.
-    """
-    return 2 if fps >= 20 else 1
