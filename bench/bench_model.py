@@ -1,5 +1,8 @@
 """`make bench-model`: PG-GCN (4 streams, heatmap pose) vs mmaction2's ST-GCN, train and inference samples/s.
 
+It also sets the NW-UCLA default model (what infer_video runs) beside its two-stream ensemble in one model:
+parameters and samples/s (`nwucla_single_vs_ensemble`; `--nwucla-only` runs just that).
+
 Both at batch 16, 2 persons, 100 frames, 25 joints, 60 classes, on this CPU, in one run: rounds alternate
 ours / peer so both see the same machine load, and medians are compared. The peer runs in its own venv
 (.bench_venvs/mmaction2, built on first use; mmaction2 is not a project dependency).
@@ -136,6 +139,60 @@ def ours_torch_vs_onnxruntime(rounds: int = 7) -> dict:
                 date=time.strftime("%Y-%m-%d"))
 
 
+NWUCLA_CONFIGS = {"single": "configs/pggcn_nwucla_default.py", "ensemble": "configs/pggcn_nwucla_ensemble.py"}
+
+
+def nwucla_models(rounds: int = 3) -> dict:
+    """The default NW-UCLA model (what infer_video runs) beside its two-stream ensemble in one model
+    (configs/pggcn_nwucla_ensemble.py): parameters, train and inference samples/s at NW-UCLA's input (batch
+    16, 1 person, 52 frames, 20 joints), alternating rounds, medians."""
+    from pipeline.config import load_config
+
+    ns: dict = {}
+    exec(TIMING, ns)
+    models = {}
+    for name, config in NWUCLA_CONFIGS.items():
+        torch.manual_seed(0)
+        models[name] = build_model(load_config(ROOT / config).model)
+    x = torch.randn(BATCH, 3, 52, 20, 1)
+    pose = torch.rand(BATCH, 3, 52, 20, 1)
+    rates: dict[str, list[tuple[float, float]]] = {name: [] for name in models}
+    for r in range(rounds):
+        for name in (list(models) if r % 2 == 0 else list(models)[::-1]):
+            model = models[name].train()
+
+            def forward(model=model):
+                out = model(x, pose)
+                return out if out.dim() == 2 else out.mean(1)  # an ensemble's members in training: (N, K, C)
+            rates[name].append(ns["measure"](forward, list(model.parameters()), BATCH, ITERS))
+        print(f"round {r + 1}: " + ", ".join(f"{n} train {v[-1][0]:.1f} / infer {v[-1][1]:.1f} samples/s"
+                                              for n, v in rates.items()), flush=True)
+    out = {}
+    for name, model in models.items():
+        tr, inf = (statistics.median(c) for c in zip(*rates[name]))
+        out[name] = dict(config=NWUCLA_CONFIGS[name], params=sum(p.numel() for p in model.parameters()),
+                         train_sps=round(tr, 1), infer_sps=round(inf, 1))
+    out["ensemble_over_single"] = dict(
+        params=round(out["ensemble"]["params"] / out["single"]["params"], 3),
+        train_sps=round(out["ensemble"]["train_sps"] / out["single"]["train_sps"], 3),
+        infer_sps=round(out["ensemble"]["infer_sps"] / out["single"]["infer_sps"], 3))
+    out["setting"] = f"batch {BATCH}, 1 person, 52 frames, 20 joints, CPU {torch.get_num_threads()} threads"
+    return out
+
+
+def nwucla_only() -> None:
+    """Just the NW-UCLA single model against its ensemble, merged into the existing results."""
+    from bench.common import RESULTS
+
+    path = RESULTS / "model.json"
+    figures = json.loads(path.read_text()) if path.exists() else {}
+    cmp = nwucla_models()
+    e = cmp["ensemble_over_single"]
+    print(f"NW-UCLA ensemble over the single model: x{e['params']} parameters, train x{e['train_sps']}, "
+          f"inference x{e['infer_sps']} samples/s")
+    finish("model", {**figures, "nwucla_single_vs_ensemble": cmp})
+
+
 def _onnx_figures(cmp: dict) -> dict:
     return dict(ours_infer_torch_vs_onnxruntime=cmp,
                 onnxruntime_infer_samples_per_s=cmp["onnxruntime_infer_samples_per_s"])
@@ -156,8 +213,13 @@ def onnx_only() -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--onnx-only", action="store_true", help="only torch vs onnxruntime inference (no peer venv)")
-    if p.parse_args().onnx_only:
+    p.add_argument("--nwucla-only", action="store_true",
+                   help="only the NW-UCLA default model against its ensemble (no peer venv)")
+    a = p.parse_args()
+    if a.onnx_only:
         return onnx_only()
+    if a.nwucla_only:
+        return nwucla_only()
     torch.set_num_threads(torch.get_num_threads())
     peer_py = ensure_peer()
     rows = {"ours": [], "peer": []}
@@ -184,6 +246,7 @@ def main() -> None:
     print(f"PG-GCN {params / 1e6:.2f} M params vs ST-GCN {peer_params / 1e6:.2f} M: train x{figures['train_ratio']}, "
           f"inference x{figures['infer_ratio']}")
     figures.update(_onnx_figures(ours_torch_vs_onnxruntime()))
+    figures["nwucla_single_vs_ensemble"] = nwucla_models()
     finish("model", figures)
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from models.layouts import get_layout
 from models.registry import build_from_cfg
 from pipeline.config import load_config
 from pipeline.data.annotations import load_annotations
@@ -139,13 +140,14 @@ EXAMPLES = {
     "MapLayout": dict(target="kinect_v1_20"),
     "ResampleFps": dict(fps=30),
     "From2DKeypoints": dict(),
-    "CentreSkeleton": dict(align=True),
+    "CentreSkeleton": dict(align=True, per_frame=True),
     "UniformSample": dict(clip_len=52, test_mode=True),
     "RandomRotate": dict(max_deg=60, axes="xy"),
     "RandomScale": dict(scale=0.2),
     "JointNoise": dict(std=0.015, drop_prob=0.02),
     "MinMaxScale": dict(),
     "RandomDropAxis": dict(p=0.3),
+    "RandomLimbDamping": dict(p=0.3, factor=(0.5, 0.9)),
     "RandomDropJoints": dict(p=0.3, num_joints=(2, 5), frame_frac=(0.1, 0.2)),
     "PoseInput": dict(fallback=["projection"], noise_px=2, min_score=0.1, source="projection", noise_m=0.01),
     "PackInputs": dict(num_person=1, with_pose=False),
@@ -293,3 +295,39 @@ def test_drops_never_fire_at_p_zero_and_refuse_bad_ranges():
         build_from_cfg(dict(type="RandomDropJoints", num_joints=(5, 2)), TRANSFORMS)
     with pytest.raises(ValueError, match="frame_frac"):
         build_from_cfg(dict(type="RandomDropJoints", frame_frac=(0.5, 2)), TRANSFORMS)
+
+
+def test_per_frame_centring_takes_out_the_travel_and_keeps_the_pose():
+    lay = get_layout("kinect_v1_20")
+    rng = np.random.default_rng(0)
+    body = rng.normal(0, 0.3, (1, 1, 20, 3)).astype(np.float32)
+    travel = np.linspace([0, 0, 2], [1.5, 0, 4], 30, dtype=np.float32)[None, :, None, :]  # walks 2.5 m
+    x = body + travel
+    x[0, 5, 7] = 0  # a missing joint stays missing
+    out = build_from_cfg(dict(type="CentreSkeleton", per_frame=True), TRANSFORMS)(
+        dict(joints=x.copy(), layout="kinect_v1_20"))["joints"]
+    assert np.abs(out[0, :, lay.center]).max() < 1e-6  # the centre joint at the origin in every frame
+    want = np.broadcast_to(body - body[:, :, lay.center:lay.center + 1], x.shape).copy()
+    want[0, 5, 7] = 0
+    np.testing.assert_allclose(out, want, atol=1e-5)  # the same pose in every frame: the travel is gone
+    whole = build_from_cfg(dict(type="CentreSkeleton"), TRANSFORMS)(dict(joints=x.copy(), layout="kinect_v1_20"))
+    assert np.ptp(whole["joints"][0, :, lay.center, 0]) > 1.4  # without per_frame the travel stays
+
+
+def test_limb_damping_shrinks_the_legs_swing_about_their_mean_and_nothing_else():
+    lay = get_layout("kinect_v1_20")
+    t = np.arange(40, dtype=np.float32)
+    x = np.random.default_rng(1).normal(0, 0.3, (1, 1, 20, 3)).astype(np.float32).repeat(40, axis=1)
+    legs = [lay.joint_names.index(n) for n in ("left_knee", "left_ankle", "right_foot")]
+    for j in legs:
+        x[0, :, j, 2] += 0.2 * np.sin(t / 3)  # the legs swing back and forth
+    x[0, :, :, 0] += t[:, None] * 0.05  # and the whole body walks
+    damp = build_from_cfg(dict(type="RandomLimbDamping", p=1.0, factor=(0.5, 0.5)), TRANSFORMS)
+    out = damp(dict(joints=x.copy(), layout="kinect_v1_20", rng=np.random.default_rng(0)))["joints"]
+    others = [i for i in range(20) if "knee" not in lay.joint_names[i] and "ankle" not in lay.joint_names[i]
+              and "foot" not in lay.joint_names[i]]
+    np.testing.assert_array_equal(out[:, :, others], x[:, :, others])
+    rel_in = x[0][:, legs] - x[0][:, :1]
+    rel_out = out[0][:, legs] - out[0][:, :1]
+    np.testing.assert_allclose(rel_out - rel_out.mean(0), 0.5 * (rel_in - rel_in.mean(0)), atol=1e-5)
+    np.testing.assert_allclose(rel_out.mean(0), rel_in.mean(0), atol=1e-5)  # the mean pose is kept
