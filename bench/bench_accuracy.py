@@ -47,6 +47,9 @@ TRAIN_LEVERS = {
                               "a bone-centred PG-GCN alone: B + V streams, no joint positions"),
     "wider_blocks": (CONFIG, ["model.branch_channels=(24,48)", "model.main_channels=(96,96)"],
                      "blocks 1.5x wider (branches 24-48, main stream 96-96 channels)"),
+    "video_recipe": ("configs/pggcn_nwucla_video.py", [],
+                     "Kinect joints made to look like an estimator's: each person centred per frame (no travel "
+                     "through the scene), legs' swing damped 0.4-1x half the time"),
     "ensemble_jvb_bv": ("configs/pggcn_nwucla_ensemble.py", [],
                         "two-stream ensemble in one model: the default J+V+B PG-GCN and a B+V one, trained side "
                         "by side, mean of their softmax"),
