@@ -77,15 +77,17 @@ def train_run(config: str, options: list[str], work: Path, seed: int, minutes: f
     t = time.perf_counter()
     subprocess.run([sys.executable, "tools/train.py", config, "--work-dir", str(work), "--cfg-options", *opts],
                    cwd=ROOT, check=True, env=env)
-    (work / "done").write_text(f"{(time.perf_counter() - t) / 60:.1f}\n")
+    shared = f"{threads} thread(s), other trainings beside it" if threads else "alone"
+    (work / "done").write_text(f"{(time.perf_counter() - t) / 60:.1f}\n{shared}\n")
 
 
 def read_run(name: str, seed: int, work: Path) -> dict:
     from pipeline.checkpoint import load_checkpoint
 
     best, last = (load_checkpoint(work / f)["meta"] for f in ("best.pth", "last.pth"))
+    done = (work / "done").read_text().splitlines()  # minutes, then (optional) how the machine was shared
     result = dict(top1_last=last["metrics"]["top1"], top1_best=best["metrics"]["top1"], epochs=last["epoch"],
-                  train_min=float((work / "done").read_text()))
+                  train_min=float(done[0]), note=" ".join(done[1:]).strip())
     print(f"{name} seed {seed}: top-1 {result['top1_last']:.2%} after {result['epochs']} epochs (best "
           f"{result['top1_best']:.2%} at epoch {best['epoch']}), {result['train_min']:.1f} min", flush=True)
     return result
@@ -125,11 +127,14 @@ def main() -> None:
     p.add_argument("--minutes", type=float, default=None,
                    help="train on a wall-clock budget instead of the recipe's fixed epochs (machine-dependent)")
     a = p.parse_args()
+    # with --levers only, the top-level (variant) figures are left as they are; the default recipe's runs over
+    # the same seeds are still made (or read when done): test-time levers are computed from them, and every
+    # lever is set against them
     variants = a.variants if a.variants is not None else ([] if a.levers else list(VARIANTS))
-    if any(lv in TEST_LEVERS for lv in a.levers) and "pggcn" not in variants:
-        variants = ["pggcn", *variants]  # test-time levers are computed from the default recipe's runs
     seeds = range(a.seeds)
     plan = {name: VARIANTS[name][:2] for name in variants}
+    if a.levers:
+        plan.setdefault("pggcn", VARIANTS["pggcn"][:2])
     plan.update({name: TRAIN_LEVERS[name][:2] for name in a.levers if name in TRAIN_LEVERS})
     tasks = [(name, cfg, opts, seed) for name, (cfg, opts) in plan.items() for seed in seeds]
     threads = 1 if a.jobs > 1 else None
@@ -141,10 +146,11 @@ def main() -> None:
 
     old = RESULTS / "accuracy.json"
     figures = json.loads(old.read_text()) if old.exists() else {}
-    figures.update(config=CONFIG, seeds=a.seeds, test_samples=464,
-                   budget=f"{a.minutes:g} min per run" if a.minutes else "fixed epochs (the recipe's)")
-    if a.jobs > 1:
-        figures["train_min_note"] = f"{a.jobs} trainings side by side, one thread each"
+    if variants:  # the top-level figures are the variants'; a levers-only run leaves them as they are
+        figures.update(config=CONFIG, seeds=a.seeds, test_samples=464,
+                       budget=f"{a.minutes:g} min per run" if a.minutes else "fixed epochs (the recipe's)",
+                       train_min_note=f"{a.jobs} training(s) side by side" + (", one thread each" if a.jobs > 1
+                                                                                else ""))
     for name in variants:
         key = "" if name == "pggcn" else f"{name}_"
         figures.update({f"{key}{k}": v for k, v in summarise(runs[name]).items()})
@@ -153,7 +159,7 @@ def main() -> None:
             if name in variants:
                 figures[label] = round(figures["top1_last_mean"] - figures[f"{name}_top1_last_mean"], 4)
     rows = {r["lever"]: r for r in figures.get("levers", [])}
-    base = summarise(runs["pggcn"]) if "pggcn" in runs else None
+    base = summarise(runs["pggcn"]) if a.levers else None
     for name in a.levers:
         if name in TRAIN_LEVERS:
             cfg, opts, what = TRAIN_LEVERS[name]
@@ -161,8 +167,12 @@ def main() -> None:
         else:
             row = dict(lever=name, what=TEST_LEVERS[name], config=CONFIG, options=[], seeds=a.seeds,
                        **test_lever(name, seeds, a.minutes, runs["pggcn"]))
-        if base is not None:
+        if base is not None:  # the default recipe over the same seeds
+            row["default_top1_last_mean"] = base["top1_last_mean"]
             row["gain_over_default"] = round(row["top1_last_mean"] - base["top1_last_mean"], 4)
+        notes = sorted({r["note"] for r in runs.get(name, runs["pggcn"]) if r["note"]})
+        row["train_min_note"] = "; ".join(notes) if name in TRAIN_LEVERS else "the default recipe's runs, " \
+            "evaluated again"
         rows[name] = row
         print(f"lever {name}: top-1 {row['top1_last_mean']:.2%} over {a.seeds} seed(s)"
               + (f", {row['gain_over_default']:+.2%} against the default" if base else ""), flush=True)
