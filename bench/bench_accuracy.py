@@ -86,8 +86,11 @@ def read_run(name: str, seed: int, work: Path) -> dict:
 
     best, last = (load_checkpoint(work / f)["meta"] for f in ("best.pth", "last.pth"))
     done = (work / "done").read_text().splitlines()  # minutes, then (optional) how the machine was shared
+    lines = (work / "log.json").read_text().splitlines() if (work / "log.json").exists() else []
+    # the run's own clock (training and its test passes, summed over resumes), else the bench's
+    minutes = json.loads(lines[-1]).get("elapsed_s", 0) / 60 if lines else 0.0
     result = dict(top1_last=last["metrics"]["top1"], top1_best=best["metrics"]["top1"], epochs=last["epoch"],
-                  train_min=float(done[0]), note=" ".join(done[1:]).strip())
+                  train_min=round(minutes, 1) or float(done[0]), note=" ".join(done[1:]).strip())
     print(f"{name} seed {seed}: top-1 {result['top1_last']:.2%} after {result['epochs']} epochs (best "
           f"{result['top1_best']:.2%} at epoch {best['epoch']}), {result['train_min']:.1f} min", flush=True)
     return result

@@ -408,9 +408,8 @@ def auto_pose_every(fps: float) -> int:
 
     Why: on a 2-core CPU the landmarker manages ~25-35 frames/s, short of real time once start-up is
     counted; actions change little in 1/15 s, and the test pipeline resamples each window to the
-    model's clip length anyway. Slower videos keep every frame. Video inference (`--pose-every 1` turns
-    this off there) and the video-folder extraction both use it, so that a model trained on extracted clips
-    sees poses made exactly as inference makes them.
+    model's clip length anyway. Slower videos keep every frame. `--pose-every 1` turns this off. (The
+    video-folder extraction tracks every frame: the same step there was measured worse for training.)
     """
     return 2 if fps >= 20 else 1
 

@@ -186,16 +186,17 @@ def split_warnings(clips: list[Clip], split: dict[str, list[str]], names: list[s
 def clip_record(clip: Clip, label: int, workers: int = 1) -> dict:
     """Pose + tracking over one clip -> its record (up to 2 persons, the one seen longest first).
 
-    Tracked with video inference's landmarker frame step and decode width, so that a model trained on these
-    records meets at inference poses made the same way (the record says which: `tracking`). Inference's
-    shortest-track rule is not applied: a training clip may itself be shorter than it, and the persons seen
-    longest are kept anyway."""
+    The landmarkers see every frame, decoded at inference's width (the record says so: `tracking`). Tracking
+    every 2nd frame as inference does halves the cost, but was measured worse for training (issue #24:
+    `make bench-gmdcsa` fine-tuned 22 -> 19 of 23 clips right), so extraction pays for every frame. Inference's
+    shortest-track rule is not applied: a training clip may itself be shorter, and the persons seen longest
+    are kept anyway."""
     from extract import video as vio
-    from extract.crop_tracking import MAX_POSE_WIDTH, auto_pose_every, track_poses
+    from extract.crop_tracking import MAX_POSE_WIDTH, track_poses
 
     info = vio.probe_video(clip.path)
     fps = float(info["fps"] or 0.0) or 30.0
-    tracking = dict(every=auto_pose_every(fps), max_width=MAX_POSE_WIDTH)
+    tracking = dict(every=1, max_width=MAX_POSE_WIDTH)
     poses = track_poses(vio.iter_frames(clip.path, max_width=MAX_POSE_WIDTH), fps,
                         full_size=(info["height"], info["width"]), workers=workers, every=tracking["every"])
     if poses.frames < MIN_FRAMES:
