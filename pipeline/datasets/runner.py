@@ -372,14 +372,14 @@ class DamagedPart(Exception):
 
 def merged_names(out: Path, made_by: dict | None = None, name: str = NAME) -> set[str]:
     """Samples already in a merged annotations.pkl of this OUT whose parts/ are gone (a finished run; with
-    `made_by`, only when it was made the same way: dataset and pose backend)."""
+    `made_by`, only when it was made the same way: dataset, pose backend and tracking settings)."""
     manifest = _manifest(out, name)
     if (out / "parts").is_dir() and any(p.suffix in (".pkl", ".failed") for p in (out / "parts").iterdir()):
         return set()
     if not (out / f"{name}.pkl").exists():
         return set()
     for key, want in (made_by or {}).items():
-        if key in ("dataset", "pose") and manifest.get(key) not in (want, None):
+        if key in ("dataset", "pose", "tracking") and manifest.get(key) not in (want, None):
             return set()
     return set(manifest.get("names") or ())
 

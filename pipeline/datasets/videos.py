@@ -39,6 +39,9 @@ VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
 LAYOUT = "ntu25"
 MAX_PERSONS = 2
 MIN_FRAMES = 8  # a clip with fewer frames (after decoding) is too short to learn an action from
+# How clips are tracked: recorded in every record and in the manifest, and a part or a merged file made
+# otherwise is made again (a record without it was made with these settings, before they were recorded)
+TRACKING = dict(every=1, max_width=960)
 
 
 @dataclass
@@ -192,13 +195,13 @@ def clip_record(clip: Clip, label: int, workers: int = 1) -> dict:
     shortest-track rule is not applied: a training clip may itself be shorter, and the persons seen longest
     are kept anyway."""
     from extract import video as vio
-    from extract.crop_tracking import MAX_POSE_WIDTH, track_poses
+    from extract.crop_tracking import track_poses
 
     info = vio.probe_video(clip.path)
     fps = float(info["fps"] or 0.0) or 30.0
-    tracking = dict(every=1, max_width=MAX_POSE_WIDTH)
-    poses = track_poses(vio.iter_frames(clip.path, max_width=MAX_POSE_WIDTH), fps,
-                        full_size=(info["height"], info["width"]), workers=workers, every=tracking["every"])
+    tracking = dict(TRACKING)
+    poses = track_poses(vio.iter_frames(clip.path, max_width=TRACKING["max_width"]), fps,
+                        full_size=(info["height"], info["width"]), workers=workers, every=TRACKING["every"])
     if poses.frames < MIN_FRAMES:
         raise ValueError(f"{clip.path}: too short ({poses.frames} frames decoded, {MIN_FRAMES} needed)")
     if not poses.tracks:
@@ -253,6 +256,12 @@ class VideoSource(SampleSource):
 
     def extra(self) -> dict:
         return dict(label_names=self.names)
+
+    def part_ok(self, rec: dict) -> bool:
+        return rec.get("tracking", TRACKING) == TRACKING
+
+    def made_by(self) -> dict:
+        return dict(super().made_by(), tracking=TRACKING)
 
     def warnings(self) -> list[str]:
         clips = list(self.clips.values())
