@@ -97,17 +97,25 @@ def read_run(name: str, seed: int, work: Path) -> dict:
 
 
 def test_scores(config: str, options: list[str], work: Path, clips: int = 1) -> Path:
-    """The run's last.pth on the test view (`clips` test clips per sample) -> its scores.npz."""
+    """The run's last.pth on the test view, `clips` uniformly sampled test clips per sample (softmax
+    averaged) -> its scores.npz. The checkpoint's own test pipeline, with UniformSample's num_clips set."""
     from pipeline.config import load_config, parse_cfg_options
-    from pipeline.engine.evaluation import evaluate
+    from pipeline.engine.annotation_file import ensure_annotations
+    from pipeline.data.dataset import test_loader
+    from pipeline.engine.evaluation import predict_scores, write_report
+    from pipeline.inference.checkpoint_model import load_model
 
     out = work / ("eval_last" if clips == 1 else f"eval_last_{clips}clips")
     if not (out / "scores.npz").exists():
-        cfg = copy.deepcopy(load_config(ROOT / config, parse_cfg_options(options) if options else None))
-        for step in cfg.test_pipeline:
+        cfg = load_config(ROOT / config, parse_cfg_options(options) if options else None)
+        loaded = load_model(work / "last.pth")
+        steps = copy.deepcopy(loaded.pipeline_cfg)
+        for step in steps:
             if step["type"] == "UniformSample":
                 step["num_clips"] = clips
-        evaluate(cfg, work / "last.pth", out)
+        loader = test_loader(cfg, ensure_annotations(cfg), steps, batch_size=64)
+        scores, labels, names = predict_scores(loaded.model, loader)
+        write_report(out, scores, labels, names, loaded.class_names, title=f"{work.name}, {clips} test clip(s)")
     return out / "scores.npz"
 
 
@@ -150,10 +158,10 @@ def main() -> None:
     old = RESULTS / "accuracy.json"
     figures = json.loads(old.read_text()) if old.exists() else {}
     if variants:  # the top-level figures are the variants'; a levers-only run leaves them as they are
+        notes = sorted({r["note"] for name in variants for r in runs[name] if r["note"]})
         figures.update(config=CONFIG, seeds=a.seeds, test_samples=464,
                        budget=f"{a.minutes:g} min per run" if a.minutes else "fixed epochs (the recipe's)",
-                       train_min_note=f"{a.jobs} training(s) side by side" + (", one thread each" if a.jobs > 1
-                                                                                else ""))
+                       train_min_note="; ".join(notes), date=time.strftime("%Y-%m-%d"))
     for name in variants:
         key = "" if name == "pggcn" else f"{name}_"
         figures.update({f"{key}{k}": v for k, v in summarise(runs[name]).items()})
