@@ -75,7 +75,6 @@ MIN_FOLLOW_RATIO = 0.8  # a follower's pose less visible than this share of a fr
 DOUBLE_DISTANCE, DOUBLE_IOU = 0.3, 0.6  # two followers on one person, one drifting (see _merge_doubles)
 SAME_PERSON = 0.1  # keypoint distance (in box diagonals) under which two poses are one person (hugging: 0.14)
 CALM_EVERY = 4  # while the scene is calm, discovery looks every this many processed frames (else every one)
-CALM_SWEEP_EVERY = 3  # the same during the first sweep over the tiles (which a calm scene ends sooner)
 CALM_AFTER = 4  # processed frames after someone was confirmed, revived or lost before the scene can be calm
 CONFIRM = 2  # frames a newly found person must be seen in before they are confirmed (see `_followed`)
 PROBATION_LOST = 2  # frames in a row someone not yet confirmed is still followed while unseen (see `_followed`)
@@ -262,18 +261,14 @@ class CropPoseTracker:
         the scene is calm (`_calm`), where it looks every CALM_EVERY-th. Not before it has looked at every tile
         once (the first sweep): with two people followed, a whole-frame pass (two poses at most) finds them
         again, and a third person is found only in their tile (the 3-person clip's left one: 0.85 of the
-        frames instead of 0.97). A calm first sweep skips the whole-frame passes, to end sooner, and looks every
-        CALM_SWEEP_EVERY-th frame only: on a short one-person clip the sweep was most of discovery's cost (NTU
-        1080p: 1.54 -> 1.38 passes per frame, the hug 2.81 -> 2.61; the tracking ground truth unchanged)."""
+        frames instead of 0.97). A calm first sweep skips the whole-frame passes instead, to end sooner. (Looking
+        only every 3rd frame during a calm first sweep was tried: NTU 1080p 1.54 -> 1.38 passes per frame, the
+        hug 2.81 -> 2.61, the tracking ground truth unchanged, but GMDCSA24's main track fell from 90.7 % to
+        85.8 % of the frames: a person found late is a person lost in the first seconds.)"""
         calm = self._calm()
         swept = self._tick >= 2 * (len(self._tiles) - 1)
-        if not calm:
-            return self._next_region()
-        if not swept:
-            if self._frames - self._last_look < CALM_SWEEP_EVERY:
-                return None
-            self._last_look = self._frames
-            return self._next_region(skip_whole=CALM_EVERY > 1)
+        if not calm or not swept:
+            return self._next_region(skip_whole=calm and CALM_EVERY > 1)
         if self._frames - self._last_look < CALM_EVERY:
             return None
         self._last_look = self._frames
@@ -409,7 +404,7 @@ def auto_pose_every(fps: float) -> int:
     Why: on a 2-core CPU the landmarker manages ~25-35 frames/s, short of real time once start-up is
     counted; actions change little in 1/15 s, and the test pipeline resamples each window to the
     model's clip length anyway. Slower videos keep every frame. `--pose-every 1` turns this off. (The
-    video-folder extraction tracks every frame: the same step there was measured worse for training.)
+    video-folder extraction tracks every frame: see `pipeline.datasets.videos.TRACKING`.)
     """
     return 2 if fps >= 20 else 1
 

@@ -190,10 +190,10 @@ def clip_record(clip: Clip, label: int, workers: int = 1) -> dict:
     """Pose + tracking over one clip -> its record (up to 2 persons, the one seen longest first).
 
     The landmarkers see every frame, decoded at inference's width (the record says so: `tracking`). Tracking
-    every 2nd frame as inference does halves the cost, but was measured worse for training (issue #24:
-    `make bench-gmdcsa` fine-tuned 22 -> 19 of 23 clips right), so extraction pays for every frame. Inference's
-    shortest-track rule is not applied: a training clip may itself be shorter, and the persons seen longest
-    are kept anyway."""
+    every 2nd frame as inference does would halve the cost; it was tried (issue #24), and `make bench-gmdcsa`
+    fine-tuned fell from 22 to 19 of 23 clips right, but a tracker change in the same run lowered coverage
+    too, so it is not settled and extraction keeps every frame. Inference's shortest-track rule is not
+    applied: a training clip may itself be shorter, and the persons seen longest are kept anyway."""
     from extract import video as vio
     from extract.crop_tracking import track_poses
 
