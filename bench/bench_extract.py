@@ -10,9 +10,8 @@ The videos path (`make extract DATASET=videos`) is timed the same way on the shi
 (340x256, 28 fps, 280 frames, 2+ people): the whole extraction of COPIES copies of it in one run (decode,
 landmarker, tracker, mapping, records, merge), against the whole-frame multi-person landmarker alone on the
 decoded frames, twice: on every frame (`videos_extract_over_pose`, the figure of issue #24), and on the frames
-extraction feeds its landmarkers (`videos_extract_over_pose_same_frames`): every 2nd at 20 fps or more, as
-video inference does, so that a model trained on the records meets the same poses at inference. All rates
-are video frames per second of wall time.
+extraction feeds its landmarkers (`videos_extract_over_pose_same_frames`; `pipeline.datasets.videos.TRACKING`:
+every frame today, so both floors are the same). All rates are video frames per second of wall time.
 """
 from __future__ import annotations
 
@@ -44,14 +43,14 @@ def main() -> None:
     video = SAMPLE / f"{NAME}_rgb.avi"
     rec = build_ntu_record(SAMPLE / f"{NAME}.skeleton")
     est = build_estimator("mediapipe")
-    from extract.crop_tracking import auto_pose_every
     from extract.multiperson import detect_poses
+    from pipeline.datasets.videos import TRACKING
     from extract.video import probe_video
     from pipeline.datasets.videos import VideoExtractConfig, run_videos
 
     clip_frames = list(iter_frames(CLIP, max_width=960))
     clip_fps = probe_video(CLIP)["fps"]
-    every = auto_pose_every(clip_fps)  # extraction's landmarker frame step (inference's own)
+    every = TRACKING["every"]  # extraction's landmarker frame step
     rounds = {"decode": [], "pose": [], "extract": [], "extract_cold": [], "videos_pose": [],
               "videos_pose_same_frames": [], "videos_extract": []}
     for r in range(3):
@@ -97,7 +96,7 @@ def main() -> None:
             run_videos(VideoExtractConfig(data_root=Path(tmp) / "clips", out=Path(tmp) / "out"), progress=False)
             rounds["videos_extract"].append(COPIES * len(clip_frames) / (time.perf_counter() - t))
         print(f"round {r + 1}: videos path: landmarker {rounds['videos_pose'][-1]:.1f} (on every frame), "
-              f"{rounds['videos_pose_same_frames'][-1]:.1f} (on every {every}th, as extraction), full extraction "
+              f"{rounds['videos_pose_same_frames'][-1]:.1f} (on every {every}. frame, as extraction), full extraction "
               f"{rounds['videos_extract'][-1]:.1f} video frames/s", flush=True)
         print(f"round {r + 1}: decode {rounds['decode'][-1]:.1f}, pose {rounds['pose'][-1]:.1f}, "
               f"full extraction {rounds['extract'][-1]:.1f} ({COPIES} clips), "
