@@ -56,6 +56,14 @@ def _number(name: str, value, lo: float, hi: float, integer: bool = False, lo_op
     return int(value) if integer else float(value)
 
 
+def _span(name: str, value, lo: float, hi: float, integer: bool = False) -> tuple:
+    """`value` as a checked (low, high) pair with lo <= low <= high <= hi; a one-line ValueError otherwise."""
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise ValueError(f"{name} must be (low, high), got {value!r:.60}")
+    low = _number(f"{name}[0]", value[0], lo, hi, integer=integer)
+    return low, _number(f"{name}[1]", value[1], low, hi, integer=integer)
+
+
 class ConfigRepr:
     """`repr` as a config would write the transform: its class name and every constructor argument, read
     back from the attribute of the same name (each transform keeps its arguments under their own names, as
@@ -306,10 +314,7 @@ class RandomLimbDamping(ConfigRepr):
 
     def __init__(self, p: float = 0.5, factor: tuple[float, float] = (0.4, 1.0)):
         self.p = _number("p", p, 0, 1)
-        if not isinstance(factor, (tuple, list)) or len(factor) != 2:
-            raise ValueError(f"factor must be (low, high), got {factor!r:.60}")
-        lo = _number("factor[0]", factor[0], 0, 1)
-        self.factor = (lo, _number("factor[1]", factor[1], lo, 1))
+        self.factor = _span("factor", factor, 0, 1)
 
     def __call__(self, results: dict) -> dict:
         rng = _rng(results)
@@ -529,14 +534,8 @@ class RandomDropJoints(ConfigRepr):
     def __init__(self, p: float = 0.5, num_joints: tuple[int, int] = (4, 12),
                  frame_frac: tuple[float, float] = (0.25, 0.5)):
         self.p = _number("p", p, 0, 1)
-        if not isinstance(num_joints, (tuple, list)) or len(num_joints) != 2:
-            raise ValueError(f"num_joints must be (low, high), got {num_joints!r:.60}")
-        lo = _number("num_joints[0]", num_joints[0], 0, 10_000, integer=True)
-        self.num_joints = (lo, _number("num_joints[1]", num_joints[1], lo, 10_000, integer=True))
-        if not isinstance(frame_frac, (tuple, list)) or len(frame_frac) != 2:
-            raise ValueError(f"frame_frac must be (low, high), got {frame_frac!r:.60}")
-        f0 = _number("frame_frac[0]", frame_frac[0], 0, 1)
-        self.frame_frac = (f0, _number("frame_frac[1]", frame_frac[1], f0, 1))
+        self.num_joints = _span("num_joints", num_joints, 0, 10_000, integer=True)
+        self.frame_frac = _span("frame_frac", frame_frac, 0, 1)
 
     def __call__(self, results: dict) -> dict:
         rng = _rng(results)
