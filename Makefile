@@ -66,7 +66,7 @@ LEVERS   ?=
 JOBS     ?= 1
 
 .PHONY: help setup setup-mmpose test extract train eval demo \
-        bench-model bench-extract bench-train bench-infer bench-accuracy bench-scale bench-gmdcsa bench-timeline check-mmaction2-export clean
+        bench-model bench-extract bench-train bench-infer bench-accuracy bench-scale bench-gmdcsa bench-timeline bench-actions check-mmaction2-export clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 18
@@ -139,6 +139,9 @@ bench-scale: $(STAMP) ## NTU-120 at N files (default 114480): extraction, store,
 bench-gmdcsa: $(STAMP) ## your-own-videos path on GMDCSA24 (fall vs ADL), leave one subject out -> bench/results/gmdcsa.json
 	$(PY) -m bench.bench_gmdcsa --root $(call q,GMDCSA_ROOT)
 
+bench-actions: $(STAMP) ## what the default model (and CHECKPOINT beside it) calls GMDCSA24's time-stamped activities -> bench/results/actions.json
+	$(PY) -m bench.bench_actions --root $(call q,GMDCSA_ROOT) $(if $(call lit,CHECKPOINT),--checkpoints $(call q,CHECKPOINT))
+
 bench-timeline: $(STAMP) ## per-person timelines vs GMDCSA24's time-stamped ground truth (after bench-gmdcsa) -> bench/results/timeline.json
 	$(PY) -m bench.bench_timeline $(call q,GMDCSA_ROOT)
 
@@ -157,7 +160,7 @@ bench-infer: $(STAMP) ## infer_video.py speed, following people (+ GMDCSA_ROOT i
 bench-accuracy: $(STAMP) ## NW-UCLA top-1 of PG-GCN, ablations and levers over SEEDS seeds [VARIANTS= LEVERS= JOBS=] -> bench/results/accuracy.json
 	$(PY) -m bench.bench_accuracy --seeds $(call q,SEEDS) --jobs $(call q,JOBS) \
 	  $(if $(call lit,VARIANTS),--variants $(filter pggcn no_pose no_pgam,$(call lit,VARIANTS))) \
-	  $(if $(call lit,LEVERS),--levers $(filter epochs_65 skateformer_drops bone_velocity_streams wider_blocks video_recipe ensemble_jvb_bv tta_5_clips tta_10_clips seed_ensemble,$(call lit,LEVERS))) \
+	  $(if $(call lit,LEVERS),--levers $(filter epochs_65 skateformer_drops bone_velocity_streams wider_blocks video_recipe ensemble_jvb_bv clip_32 clip_32_epochs_50 ensemble_2x_clip_32_epochs_50 tta_5_clips tta_10_clips seed_ensemble,$(call lit,LEVERS))) \
 	  $(if $(call lit,MINUTES),--minutes $(call q,MINUTES))
 
 clean: ## remove work_dirs/ and caches (keeps .venv)

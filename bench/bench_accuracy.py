@@ -19,7 +19,6 @@ minutes), an unfinished one resumes from its last.pth.
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import os
 import statistics
@@ -34,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 from bench.common import RESULTS, finish  # noqa: E402
 
 CONFIG = "configs/pggcn_nwucla_default.py"
+T32 = "configs/pggcn_nwucla_t32.py"
 OUT = ROOT / "work_dirs/bench_accuracy"
 VARIANTS = {"pggcn": (CONFIG, []), "no_pose": (CONFIG, ["model.pose_input=None"]),
             "no_pgam": (CONFIG, ["model.fusion=concat"])}
@@ -53,6 +53,17 @@ TRAIN_LEVERS = {
     "ensemble_jvb_bv": ("configs/pggcn_nwucla_ensemble.py", [],
                         "two-stream ensemble in one model: the default J+V+B PG-GCN and a B+V one, trained side "
                         "by side, mean of their softmax"),
+    "clip_32": (T32, ["train.epochs=24"], "32-frame clips instead of 52 (1.6x cheaper steps), 24 epochs"),
+    "clip_32_epochs_50": (T32, ["train.epochs=50"], "32-frame clips instead of 52, 50 epochs (what the time "
+                          "saved buys)"),
+}
+# name: (member lever, members, what): separately trained runs of the member lever joined into one Ensemble
+# checkpoint (tools/make_ensemble.py). Seed s of the ensemble joins the member runs of seeds K*s .. K*s+K-1,
+# so the member lever's seeds 0..N-1 are also its own single-model figures; members run side by side.
+JOINED_LEVERS = {
+    "ensemble_2x_clip_32_epochs_50": ("clip_32_epochs_50", 2, "two clip_32_epochs_50 models trained side by "
+                                      "side (seeds 2s, 2s+1), joined into one Ensemble checkpoint: mean of their "
+                                      "softmax"),
 }
 TEST_LEVERS = {
     "tta_5_clips": "the default recipe's runs tested on 5 uniformly sampled clips per sample, softmax averaged",
@@ -98,24 +109,14 @@ def read_run(name: str, seed: int, work: Path) -> dict:
 
 def test_scores(config: str, options: list[str], work: Path, clips: int = 1) -> Path:
     """The run's last.pth on the test view, `clips` uniformly sampled test clips per sample (softmax
-    averaged) -> its scores.npz. The checkpoint's own test pipeline, with UniformSample's num_clips set."""
+    averaged) -> its scores.npz (the checkpoint's own test pipeline, as `make eval` reads it)."""
     from pipeline.config import load_config, parse_cfg_options
-    from pipeline.engine.annotation_file import ensure_annotations
-    from pipeline.data.dataset import test_loader
-    from pipeline.engine.evaluation import predict_scores, write_report
-    from pipeline.inference.checkpoint_model import load_model
+    from pipeline.engine.evaluation import evaluate
 
     out = work / ("eval_last" if clips == 1 else f"eval_last_{clips}clips")
     if not (out / "scores.npz").exists():
         cfg = load_config(ROOT / config, parse_cfg_options(options) if options else None)
-        loaded = load_model(work / "last.pth")
-        steps = copy.deepcopy(loaded.pipeline_cfg)
-        for step in steps:
-            if step["type"] == "UniformSample":
-                step["num_clips"] = clips
-        loader = test_loader(cfg, ensure_annotations(cfg), steps, batch_size=64)
-        scores, labels, names = predict_scores(loaded.model, loader)
-        write_report(out, scores, labels, names, loaded.class_names, title=f"{work.name}, {clips} test clip(s)")
+        evaluate(cfg, work / "last.pth", out, num_clips=clips, title=f"{work.name}, {clips} test clip(s)")
     return out / "scores.npz"
 
 
@@ -133,8 +134,12 @@ def main() -> None:
     p.add_argument("--seeds", type=int, default=1, help="runs per variant, with train.seed = 0..N-1")
     p.add_argument("--variants", nargs="*", default=None, choices=list(VARIANTS),
                    help="default: all, or none when --levers is given")
-    p.add_argument("--levers", nargs="*", default=[], choices=[*TRAIN_LEVERS, *TEST_LEVERS])
+    p.add_argument("--levers", nargs="*", default=[], choices=[*TRAIN_LEVERS, *JOINED_LEVERS, *TEST_LEVERS])
     p.add_argument("--jobs", type=int, default=1, help="trainings side by side, one thread each")
+    p.add_argument("--default-from-results", action="store_true",
+                   help="with --levers: set the levers against the default recipe's per-seed figures already in "
+                        "accuracy.json instead of training its runs again (they are bit-for-bit reproducible for a "
+                        "thread count; train-time levers only)")
     p.add_argument("--minutes", type=float, default=None,
                    help="train on a wall-clock budget instead of the recipe's fixed epochs (machine-dependent)")
     a = p.parse_args()
@@ -144,19 +149,34 @@ def main() -> None:
     variants = a.variants if a.variants is not None else ([] if a.levers else list(VARIANTS))
     seeds = range(a.seeds)
     plan = {name: VARIANTS[name][:2] for name in variants}
-    if a.levers:
+    old = RESULTS / "accuracy.json"
+    figures = json.loads(old.read_text()) if old.exists() else {}
+    recorded = figures.get("top1_last_per_seed") or []
+    reuse = (a.default_from_results and "pggcn" not in variants and len(recorded) >= a.seeds
+             and not any(n in TEST_LEVERS for n in a.levers))
+    if a.levers and not reuse:
         plan.setdefault("pggcn", VARIANTS["pggcn"][:2])
     plan.update({name: TRAIN_LEVERS[name][:2] for name in a.levers if name in TRAIN_LEVERS})
     tasks = [(name, cfg, opts, seed) for name, (cfg, opts) in plan.items() for seed in seeds]
+    member_seeds = {}  # member lever -> the seeds its joined ensembles need beyond `seeds`
+    for name in a.levers:
+        if name in JOINED_LEVERS:
+            member, k, _ = JOINED_LEVERS[name]
+            member_seeds.setdefault(member, set()).update(range(k * a.seeds))
+    for member, need in member_seeds.items():  # in seed order, so each ensemble's members run side by side
+        cfg, opts = TRAIN_LEVERS[member][:2]
+        have = {seed for name, _, _, seed in tasks if name == member}
+        tasks += [(member, cfg, opts, seed) for seed in sorted(need - have)]
     threads = 1 if a.jobs > 1 else None
     with ThreadPoolExecutor(max_workers=max(1, a.jobs)) as pool:
         for f in [pool.submit(train_run, cfg, opts, work_dir(name, seed, a.minutes), seed, a.minutes, threads)
                   for name, cfg, opts, seed in tasks]:
             f.result()
     runs = {name: [read_run(name, s, work_dir(name, s, a.minutes)) for s in seeds] for name in plan}
+    for member in member_seeds:
+        runs[member + "/all"] = [read_run(member, s, work_dir(member, s, a.minutes))
+                                 for s in sorted(member_seeds[member])]
 
-    old = RESULTS / "accuracy.json"
-    figures = json.loads(old.read_text()) if old.exists() else {}
     if variants:  # the top-level figures are the variants'; a levers-only run leaves them as they are
         notes = sorted({r["note"] for name in variants for r in runs[name] if r["note"]})
         figures.update(config=CONFIG, seeds=a.seeds, test_samples=464,
@@ -170,26 +190,69 @@ def main() -> None:
             if name in variants:
                 figures[label] = round(figures["top1_last_mean"] - figures[f"{name}_top1_last_mean"], 4)
     rows = {r["lever"]: r for r in figures.get("levers", [])}
-    base = summarise(runs["pggcn"]) if a.levers else None
+    if reuse:  # the default's recorded runs over these seeds
+        last = recorded[:a.seeds]
+        base = dict(top1_last_mean=round(statistics.mean(last), 4))
+        print(f"default recipe: per-seed figures from {old.name} ({', '.join(f'{x:.2%}' for x in last)})")
+    else:
+        base = summarise(runs["pggcn"]) if a.levers else None
     for name in a.levers:
         if name in TRAIN_LEVERS:
             cfg, opts, what = TRAIN_LEVERS[name]
             row = dict(lever=name, what=what, config=cfg, options=opts, seeds=a.seeds, **summarise(runs[name]))
+        elif name in JOINED_LEVERS:
+            member, k, what = JOINED_LEVERS[name]
+            cfg, opts = TRAIN_LEVERS[member][:2]
+            row = dict(lever=name, what=what, config=cfg, options=opts, seeds=a.seeds,
+                       **joined_lever(name, member, k, seeds, a.minutes, runs[member + "/all"], a.jobs))
         else:
             row = dict(lever=name, what=TEST_LEVERS[name], config=CONFIG, options=[], seeds=a.seeds,
                        **test_lever(name, seeds, a.minutes, runs["pggcn"]))
         if base is not None:  # the default recipe over the same seeds
             row["default_top1_last_mean"] = base["top1_last_mean"]
             row["gain_over_default"] = round(row["top1_last_mean"] - base["top1_last_mean"], 4)
-        notes = sorted({r["note"] for r in runs.get(name, runs["pggcn"]) if r["note"]})
-        row["train_min_note"] = "; ".join(notes) if name in TRAIN_LEVERS else "the default recipe's runs, " \
-            "evaluated again"
+        trained = runs.get(name) or runs.get(JOINED_LEVERS.get(name, ("",))[0] + "/all") or runs["pggcn"]
+        notes = sorted({r["note"] for r in trained if r["note"]})
+        row["train_min_note"] = "; ".join(notes) if name in TRAIN_LEVERS or name in JOINED_LEVERS else \
+            "the default recipe's runs, evaluated again"
         rows[name] = row
         print(f"lever {name}: top-1 {row['top1_last_mean']:.2%} over {a.seeds} seed(s)"
               + (f", {row['gain_over_default']:+.2%} against the default" if base else ""), flush=True)
     if rows:
         figures["levers"] = list(rows.values())
     finish("accuracy", figures)
+
+
+def joined_lever(name: str, member: str, k: int, seeds, minutes, member_runs: list[dict], jobs: int) -> dict:
+    """Per seed s: the member runs K*s .. K*s+K-1 joined into one Ensemble checkpoint, its top-1 on the test
+    view. Minutes per seed: the longest member's when they ran side by side (JOBS >= K), else their sum."""
+    from pipeline.config import load_config, parse_cfg_options
+    from pipeline.engine.ensemble import join_checkpoints
+    from pipeline.engine.evaluation import evaluate
+
+    cfg_path, opts = TRAIN_LEVERS[member][:2]
+    cfg = load_config(ROOT / cfg_path, parse_cfg_options(opts) if opts else None)
+    per_seed, minutes_per_seed = [], []
+    for s in seeds:
+        members = [work_dir(member, k * s + i, minutes) for i in range(k)]
+        work = work_dir(name, s, minutes)
+        joined = work / "ensemble.pth"
+        if not (work / "eval_last/metrics.json").exists():
+            work.mkdir(parents=True, exist_ok=True)
+            if joined.exists():
+                joined.unlink()  # made again from the members as they are now
+            join_checkpoints([m / "last.pth" for m in members], joined)
+            evaluate(cfg, joined, work / "eval_last", title=f"{work.name}: {k} members joined")
+        per_seed.append(json.loads((work / "eval_last/metrics.json").read_text())["top1"])
+        mins = [member_runs[k * s + i]["train_min"] for i in range(k)]
+        minutes_per_seed.append(max(mins) if jobs >= k else sum(mins))
+        print(f"{name} seed {s}: top-1 {per_seed[-1]:.2%} ({k} members, {minutes_per_seed[-1]:.1f} min)", flush=True)
+    return dict(top1_last_mean=round(statistics.mean(per_seed), 4),
+                top1_last_std=round(statistics.stdev(per_seed), 4) if len(per_seed) > 1 else 0.0,
+                top1_last_per_seed=[round(x, 4) for x in per_seed], members=k,
+                epochs=member_runs[0]["epochs"], train_min_mean=round(statistics.mean(minutes_per_seed), 1),
+                train_min_per_seed="members side by side: the longest member's minutes" if jobs >= k else
+                "members one after the other: their minutes summed")
 
 
 def test_lever(name: str, seeds, minutes, pggcn_runs: list[dict]) -> dict:

@@ -139,30 +139,39 @@ def ours_torch_vs_onnxruntime(rounds: int = 7) -> dict:
                 date=time.strftime("%Y-%m-%d"))
 
 
-NWUCLA_CONFIGS = {"single": "configs/pggcn_nwucla_default.py", "ensemble": "configs/pggcn_nwucla_ensemble.py"}
+NWUCLA_CONFIGS = {"single": "configs/pggcn_nwucla_default.py", "ensemble": "configs/pggcn_nwucla_ensemble.py",
+                  "joined_2x_clip_32": "configs/pggcn_nwucla_t32.py"}
+JOINED = {"joined_2x_clip_32": 2}  # an Ensemble of this many of the config's models (tools/make_ensemble.py)
 
 
 def nwucla_models(rounds: int = 3) -> dict:
-    """The default NW-UCLA model (what infer_video runs) beside its two-stream ensemble in one model
-    (configs/pggcn_nwucla_ensemble.py): parameters, train and inference samples/s at NW-UCLA's input (batch
-    16, 1 person, 52 frames, 20 joints), alternating rounds, medians."""
+    """The default NW-UCLA recipe's model beside its two-stream ensemble in one model
+    (configs/pggcn_nwucla_ensemble.py) and two 32-frame models joined into one (the `JOINED` entries):
+    parameters, train and inference samples/s at each one's NW-UCLA input (batch 16, 1 person, its config's
+    clip length, 20 joints), alternating rounds, medians. Train samples/s are those of the whole model in one
+    process (a joined ensemble's members are trained apart, one thread each, which uses 2 cores better)."""
     from pipeline.config import load_config
 
     ns: dict = {}
     exec(TIMING, ns)
-    models = {}
+    models, inputs = {}, {}
     for name, config in NWUCLA_CONFIGS.items():
         torch.manual_seed(0)
+        cfg = load_config(ROOT / config)
         # 60 outputs: the shared timing code draws 60-class targets (the classifier is 0.1 % of the cost)
-        models[name] = build_model({**load_config(ROOT / config).model, "num_classes": 60})
-    x = torch.randn(BATCH, 3, 52, 20, 1)
-    pose = torch.rand(BATCH, 3, 52, 20, 1)
+        model_cfg = {**cfg.model, "num_classes": 60}
+        if name in JOINED:
+            model_cfg = dict(type="Ensemble", members=[{}] * JOINED[name], **{k: v for k, v in model_cfg.items()
+                                                                              if k != "type"})
+        models[name] = build_model(model_cfg)
+        t = int(cfg.get("clip_len", 52))
+        inputs[name] = (torch.randn(BATCH, 3, t, 20, 1), torch.rand(BATCH, 3, t, 20, 1))
     rates: dict[str, list[tuple[float, float]]] = {name: [] for name in models}
     for r in range(rounds):
         for name in (list(models) if r % 2 == 0 else list(models)[::-1]):
             model = models[name].train()
 
-            def forward(model=model):
+            def forward(model=model, x=inputs[name][0], pose=inputs[name][1]):
                 out = model(x, pose)
                 return out if out.dim() == 2 else out.mean(1)  # an ensemble's members in training: (N, K, C)
             rates[name].append(ns["measure"](forward, list(model.parameters()), BATCH, ITERS))
@@ -172,12 +181,15 @@ def nwucla_models(rounds: int = 3) -> dict:
     for name, model in models.items():
         tr, inf = (statistics.median(c) for c in zip(*rates[name]))
         out[name] = dict(config=NWUCLA_CONFIGS[name], params=sum(p.numel() for p in model.parameters()),
-                         train_sps=round(tr, 1), infer_sps=round(inf, 1))
-    out["ensemble_over_single"] = dict(
-        params=round(out["ensemble"]["params"] / out["single"]["params"], 3),
-        train_sps=round(out["ensemble"]["train_sps"] / out["single"]["train_sps"], 3),
-        infer_sps=round(out["ensemble"]["infer_sps"] / out["single"]["infer_sps"], 3))
-    out["setting"] = f"batch {BATCH}, 1 person, 52 frames, 20 joints, CPU {torch.get_num_threads()} threads"
+                         train_sps=round(tr, 1), infer_sps=round(inf, 1), frames=int(inputs[name][0].shape[2]))
+        if name in JOINED:
+            out[name]["members"] = JOINED[name]
+    for name, key in (("ensemble", "ensemble_over_single"), ("joined_2x_clip_32", "joined_2x_clip_32_over_single")):
+        out[key] = dict(
+            params=round(out[name]["params"] / out["single"]["params"], 3),
+            train_sps=round(out[name]["train_sps"] / out["single"]["train_sps"], 3),
+            infer_sps=round(out[name]["infer_sps"] / out["single"]["infer_sps"], 3))
+    out["setting"] = f"batch {BATCH}, 1 person, each config's frames, 20 joints, CPU {torch.get_num_threads()} threads"
     return out
 
 
@@ -188,9 +200,10 @@ def nwucla_only() -> None:
     path = RESULTS / "model.json"
     figures = json.loads(path.read_text()) if path.exists() else {}
     cmp = nwucla_models()
-    e = cmp["ensemble_over_single"]
-    print(f"NW-UCLA ensemble over the single model: x{e['params']} parameters, train x{e['train_sps']}, "
-          f"inference x{e['infer_sps']} samples/s")
+    for key in ("ensemble_over_single", "joined_2x_clip_32_over_single"):
+        e = cmp[key]
+        print(f"NW-UCLA {key.replace('_', ' ')}: x{e['params']} parameters, train x{e['train_sps']}, "
+              f"inference x{e['infer_sps']} samples/s")
     finish("model", {**figures, "nwucla_single_vs_ensemble": cmp})
 
 

@@ -395,6 +395,27 @@ def test_checkpoint_pipeline_numbers_are_bounded_at_load(tmp_path, case):
     assert (case if case != "no_pack" else "PackInputs") in msg
 
 
+@pytest.mark.parametrize("value", [0, 10_000_000_000, "52", True, 5.5])
+def test_checkpoint_video_window_is_checked_at_load(tmp_path, value):
+    from pipeline.inference.predictor import InferenceError, load_predictor
+
+    ckpt = _ckpt(tmp_path, "window", lambda o: o["meta"]["config"].__setitem__("video_window", value))
+    with pytest.raises(InferenceError) as e:
+        load_predictor(ckpt)
+    assert str(e.value).startswith(f"{ckpt}: ") and "video_window" in str(e.value) and "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("value", [0, -3, "52", 1e10])
+def test_onnx_video_window_is_checked_at_load(onnx_file, tmp_path, value):
+    from pipeline.inference.onnx_predictor import load_onnx_predictor
+    from pipeline.inference.predictor import InferenceError
+
+    path = _onnx_variant(onnx_file, tmp_path / "window.onnx", video_window=value)
+    with pytest.raises(InferenceError, match="video_window") as e:
+        load_onnx_predictor(path)
+    assert str(e.value).startswith(f"{path}: ")
+
+
 def test_infer_video_refuses_a_checkpoint_pipeline_without_skeleton(capsys, tmp_path, protect):
     ckpt = _ckpt(tmp_path, "no_pack", PIPELINE_CASES["no_pack"])
     protect(ckpt)

@@ -1,4 +1,5 @@
-"""Weighted-sum fusion of per-sample score dumps (tools/test.py's scores.npz), matched by sample name."""
+"""Ensembles after training: weighted-sum fusion of per-sample score dumps (tools/test.py's scores.npz, matched by
+sample name), and separately trained checkpoints joined into one Ensemble model."""
 from __future__ import annotations
 
 import zipfile
@@ -7,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.engine.evaluation import compute_metrics
-from extract.fileio import atomic_json_dump, atomic_open, refuse_overwriting_inputs, require_file
+from extract.fileio import atomic_json_dump, atomic_open, printable, refuse_overwriting_inputs, require_file
 
 
 def load_scores(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -64,3 +65,61 @@ def fuse(paths: list[Path], weights: list[float] | None = None, out: Path | None
             np.savez_compressed(f, names=names, labels=labels, scores=total.astype(np.float32))
         atomic_json_dump(metrics, out / "metrics.json")
     return metrics
+
+
+def join_checkpoints(paths: list[Path], out: Path) -> dict:
+    """Separately trained PG-GCN checkpoints -> one Ensemble checkpoint (models/ensemble.py) at `out`.
+
+    Members trained in their own processes are as different from each other as an ensemble wants, and two
+    one-thread trainings side by side use a 2-core CPU better than one two-thread run of both members (229
+    against ~160 samples/s). Joined, they are one model again: one `.pth` that `build_from_cfg` builds and
+    every tool loads unchanged. The members must read the same inputs: the same class names, joint layout
+    and test pipeline. The joined meta records each member's file (path and SHA-256), epoch and metrics, so
+    the ensemble says what made it. Returns the joined meta."""
+    from models.ensemble import MAX_MEMBERS
+    from models import build_model
+    from pipeline.checkpoint import load_checkpoint, load_state_strict, save_checkpoint
+    from pipeline.engine.run_record import file_digest
+
+    paths = [Path(p) for p in paths]
+    if not 2 <= len(paths) <= MAX_MEMBERS:
+        raise ValueError(f"an ensemble joins 2 to {MAX_MEMBERS} checkpoints, got {len(paths)}")
+    refuse_overwriting_inputs([out], paths)
+    ckpts = [load_checkpoint(p) for p in paths]
+    models, members = [], []
+    first_cfg = ckpts[0]["meta"].get("config") or {}
+    for path, ckpt in zip(paths, ckpts):
+        meta = ckpt["meta"]
+        model = (meta.get("config") or {}).get("model")
+        if not isinstance(model, dict) or not model:
+            raise ValueError(f"{path}: its metadata describes no model to join")
+        if model.get("type", "PGGCN") != "PGGCN":
+            raise ValueError(f"{path}: a {printable(model.get('type'))!s} model; only PG-GCN checkpoints are joined "
+                             f"(join an ensemble's own members instead)")
+        for key, what in (("class_names", "class names"), ("layout", "joint layout")):
+            if meta.get(key) != ckpts[0]["meta"].get(key):
+                raise ValueError(f"{path}: its {what} differ from {paths[0]}'s; an ensemble's members must read "
+                                 f"the same data")
+        if (meta.get("config") or {}).get("test_pipeline") != first_cfg.get("test_pipeline"):
+            raise ValueError(f"{path}: its test pipeline differs from {paths[0]}'s; an ensemble's members take "
+                             f"one input")
+        models.append({k: v for k, v in model.items() if k not in ("type", "pretrained")})
+        members.append(dict(file_digest(path), epoch=meta.get("epoch"), metrics=meta.get("metrics")))
+        twin = next((m for m in members[:-1] if m["sha256"] == members[-1]["sha256"]), None)
+        if twin is not None:
+            raise ValueError(f"{path}: the same checkpoint as {printable(twin['path'])}; an ensemble of one model "
+                             f"with itself is that model")
+    shared = {k: v for k, v in models[0].items() if all(k in m and m[k] == v for m in models[1:])}
+    model_cfg = dict(type="Ensemble", members=[{k: v for k, v in m.items() if k not in shared} for m in models],
+                     **shared)
+    state = {f"members.{i}.{k}": v for i, ckpt in enumerate(ckpts) for k, v in ckpt["state_dict"].items()}
+    try:
+        net = build_model(model_cfg)
+    except ValueError as e:
+        raise ValueError(f"{paths[0]} and the others: cannot be one ensemble ({e})") from None
+    load_state_strict(net, state, out)
+    base = ckpts[0]["meta"]
+    meta = {k: v for k, v in base.items() if k not in ("epoch", "metrics", "validated", "complete", "version")}
+    meta.update(config=dict(first_cfg, model=model_cfg), ensemble_of=members, metrics=None, validated=False)
+    save_checkpoint(out, state, meta)
+    return meta

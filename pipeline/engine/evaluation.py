@@ -21,19 +21,26 @@ from pipeline.engine.annotation_file import ensure_annotations
 REPORT_FILES = ("metrics.json", "per_class.csv", "confusion.png", "scores.npz")
 
 
-def evaluate(cfg, checkpoint: Path, out_dir: Path) -> dict[str, float]:
+def evaluate(cfg, checkpoint: Path, out_dir: Path, num_clips: int | None = None,
+             title: str | None = None) -> dict[str, float]:
     """Evaluate a checkpoint on the config's test split; write the reports into out_dir.
 
     Model and inputs come from the checkpoint's own metadata when it carries them (as in video inference),
-    so a checkpoint is measured the way it was trained even after the config file has moved on."""
+    so a checkpoint is measured the way it was trained even after the config file has moved on.
+    `num_clips` overrides the test pipeline's clips per sample (test-time augmentation: their softmax is
+    averaged) without touching anything else of that pipeline."""
     ann = ensure_annotations(cfg)
     loaded = load_model(checkpoint, model_cfg=dict(cfg.model), test_pipeline=list(cfg.test_pipeline))
-    loader = test_loader(cfg, ann, loaded.pipeline_cfg, batch_size=cfg.get("train", {}).get("test_batch_size", 64))
+    steps = loaded.pipeline_cfg
+    if num_clips is not None:
+        steps = [dict(s, num_clips=num_clips) if isinstance(s, dict) and s.get("type") == "UniformSample" else s
+                 for s in steps]
+    loader = test_loader(cfg, ann, steps, batch_size=cfg.get("train", {}).get("test_batch_size", 64))
     check_labels(loader.dataset, len(loaded.class_names), ann)
     check_joints(loader.dataset, loaded.model, ann)
     scores, labels, sample_names = predict_scores(loaded.model, loader)
     return write_report(out_dir, scores, labels, sample_names, loaded.class_names,
-                        title=f"{cfg.name} on {cfg.test_split}")
+                        title=title or f"{cfg.name} on {cfg.test_split}")
 
 
 def check_joints(dataset, model, ann: Path) -> None:

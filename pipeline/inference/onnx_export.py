@@ -33,7 +33,7 @@ from extract.fileio import (atomic_path, check_output_file, check_regular_output
 from models.layouts import get_layout
 
 from pipeline.inference.onnx_predictor import FORMAT_VERSION, META_PREFIX, OUTPUT_NAME, load_onnx_predictor
-from pipeline.inference.predictor import _clip_len, _num_person, _resample_fps, stack_samples
+from pipeline.inference.predictor import _clip_len, _num_person, _resample_fps, stack_samples, video_window
 
 DEFAULT_OPSET = 17
 MIN_OPSET, MAX_OPSET = 13, 20  # what torch's TorchScript exporter writes and onnxruntime 1.32 runs
@@ -111,6 +111,7 @@ def _metadata(loaded, input_names: list[str]) -> dict[str, Any]:
     cfg = loaded.pipeline_cfg
     return dict(format=FORMAT_VERSION, class_names=list(loaded.class_names), layout=loaded.layout,
                 num_person=_num_person(cfg), clip_len=_clip_len(cfg), resample_fps=_resample_fps(cfg),
+                video_window=video_window(loaded.meta.get("config") or {}),
                 test_pipeline=plain(cfg), input_names=list(input_names), output_name=OUTPUT_NAME,
                 checkpoint=Path(loaded.path).name)
 

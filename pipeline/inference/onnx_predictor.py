@@ -23,12 +23,13 @@ from extract.fileio import one_line
 from pipeline.inference.predictor import InferenceError, PredictorBase
 
 # The file format, read here and written by `pipeline.inference.onnx_export`: metadata_props keys (with META_PREFIX),
-# each value JSON. All of META_KEYS are required; the file also names its source checkpoint
-# (`pggcn.checkpoint`, for people only).
+# each value JSON. All of META_KEYS are required; OPTIONAL_KEYS may be absent (files exported before them); the file
+# also names its source checkpoint (`pggcn.checkpoint`, for people only).
 FORMAT_VERSION = 1
 OUTPUT_NAME = "logits"
 META_KEYS = ("format", "class_names", "layout", "num_person", "clip_len", "resample_fps", "test_pipeline",
              "input_names", "output_name")
+OPTIONAL_KEYS = ("video_window",)
 META_PREFIX = "pggcn."
 
 
@@ -91,7 +92,7 @@ def load_onnx_predictor(path: str | Path) -> OnnxPredictor:
         raise InferenceError(one_line(e, path)) from None
     return OnnxPredictor(session=session, class_names=meta["class_names"], layout=meta["layout"],
                          pipeline=pipeline, num_person=meta["num_person"], clip_len=meta["clip_len"],
-                         resample_fps=meta["resample_fps"], path=path, input_names=meta["input_names"],
+                         resample_fps=meta["resample_fps"], window=meta["video_window"], path=path, input_names=meta["input_names"],
                          output_name=meta["output_name"])
 
 
@@ -107,6 +108,14 @@ def _read_metadata(props: dict[str, str]) -> dict[str, Any]:
             meta[key] = json.loads(props[META_PREFIX + key])
         except json.JSONDecodeError:
             raise ValueError(f"its metadata {META_PREFIX}{key} is not JSON") from None
+    for key in OPTIONAL_KEYS:
+        try:
+            meta[key] = json.loads(props[META_PREFIX + key]) if META_PREFIX + key in props else None
+        except json.JSONDecodeError:
+            raise ValueError(f"its metadata {META_PREFIX}{key} is not JSON") from None
+    w = meta["video_window"]
+    if w is not None and (isinstance(w, bool) or not isinstance(w, int) or not 0 < w <= 100_000):
+        raise ValueError(f"its metadata video_window must be a positive integer or null, got {w!r}")
     if meta["format"] != FORMAT_VERSION:
         raise ValueError(f"export format {meta['format']!r}; this version reads format {FORMAT_VERSION}")
     if not isinstance(meta["class_names"], list):

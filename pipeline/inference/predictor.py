@@ -43,6 +43,7 @@ class PredictorBase:
     num_person: int
     clip_len: int | None
     resample_fps: float | None
+    window: int | None = None  # frames of video per labelled window, when the config says (`video_window`)
 
     @property
     def num_classes(self) -> int:
@@ -117,7 +118,7 @@ def load_predictor(checkpoint: str | Path | None = None, device: str = "cpu") ->
         return Predictor(model=loaded.model, class_names=loaded.class_names, layout=loaded.layout,
                          pipeline=loaded.pipeline, num_person=_num_person(loaded.pipeline_cfg),
                          clip_len=_clip_len(loaded.pipeline_cfg), resample_fps=_resample_fps(loaded.pipeline_cfg),
-                         device=device, checkpoint=path,
+                         window=video_window(loaded.meta.get("config") or {}), device=device, checkpoint=path,
                          uses_pose=bool(getattr(loaded.model, "pose_input", "heatmap")))
     except (ValueError, TypeError) as e:  # the loader's one-line reasons (not a checkpoint, unknown type, ...)
         raise InferenceError(one_line(e, path)) from None
@@ -138,6 +139,16 @@ def _resample_fps(pipeline_cfg: list) -> float | None:
     return None
 
 
+def video_window(cfg: dict) -> int | None:
+    """The config's `video_window`: how many frames of a video one labelled window holds, where that should
+    not be the test clip's length (a model trained on 32-frame clips of NW-UCLA samples that last about 52
+    video frames). None: the clip length decides (`windows.window_and_stride`)."""
+    value = cfg.get("video_window") if isinstance(cfg, dict) else None
+    if value is None:
+        return None
+    return _positive(value, "video_window")
+
+
 def _num_person(pipeline_cfg: list) -> int:
     for t in pipeline_cfg:
         if isinstance(t, dict) and "num_person" in t:
@@ -147,7 +158,8 @@ def _num_person(pipeline_cfg: list) -> int:
 
 def _positive(value, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= 100_000:
-        raise ValueError(f"its test pipeline's {name} must be a positive integer, got {value!r}")
+        where = "config's" if name == "video_window" else "test pipeline's"
+        raise ValueError(f"its {where} {name} must be a positive integer, got {value!r}")
     return value
 
 
@@ -200,7 +212,7 @@ class ModelProcess:
             self.info = self._receive("ready")
         return self
 
-    def __getattr__(self, name: str):  # class_names, layout, num_person, clip_len, num_classes, resample_fps
+    def __getattr__(self, name: str):  # class_names, layout, num_person, clip_len, num_classes, resample_fps, window
         info = self.__dict__.get("info")
         if info is not None and name in info:
             return info[name]
@@ -238,7 +250,7 @@ def _serve_model(conn, checkpoint: str, device: str) -> None:
             return
         conn.send(("ready", dict(class_names=pred.class_names, layout=pred.layout, num_person=pred.num_person,
                                  clip_len=pred.clip_len, num_classes=pred.num_classes,
-                                 resample_fps=pred.resample_fps)))
+                                 resample_fps=pred.resample_fps, window=pred.window)))
         while True:
             try:
                 records = conn.recv()

@@ -106,51 +106,10 @@ def _run(video: Path, info: dict, predictor, remote: ModelProcess | None, t0: fl
         t_wait = time.perf_counter()
         remote.wait()
         timings["model_wait_s"] = time.perf_counter() - t_wait
-    window, stride = window_and_stride(predictor, info["fps"], window, stride, DEFAULT_WINDOW)
-
     t_model = time.perf_counter()
-    mapped = map_tracks(poses, predictor.layout)
-    spans = plan_windows(poses.frames, window, stride)
-    picks = [pick_persons(mapped.present, s, e, predictor.num_person) for s, e in spans]
-    records, rows = [], []
-    size = (poses.height, poses.width)
-    for i, ((s, e), persons) in enumerate(zip(spans, picks)):
-        if persons.size:
-            records.append(build_record(mapped, persons, s, e, video.stem, size, predictor.layout, fps=info["fps"]))
-            rows.append(i)
-    # Per person (windows.person_groups): a group equal to the window's own pick reuses its record.
-    row_of = {w: r for r, w in enumerate(rows)}
-    person_rows: list[tuple[int, int, int]] = []  # (track index, window index, row in the predictions)
-    for i, ((s, e), persons) in enumerate(zip(spans, picks)):
-        for group in person_groups(mapped.present, s, e, predictor.num_person, MIN_PRESENCE):
-            if group.tolist() == persons.tolist():
-                row = row_of[i]
-            else:
-                row = len(records)
-                records.append(build_record(mapped, group, s, e, video.stem, size, predictor.layout, fps=info["fps"]))
-            person_rows += [(int(k), i, row) for k in group]
-    all_probs = predictor.predict(records)
-    probs = all_probs[:len(rows)]
-    window_probs = np.full((len(spans), predictor.num_classes), np.nan, np.float32)
-    window_probs[rows] = probs
-    person_window_probs = np.full((len(mapped.ids), len(spans), predictor.num_classes), np.nan, np.float32)
-    for k, i, r in person_rows:
-        person_window_probs[k, i] = all_probs[r]
+    result = label_people(video, poses, info["fps"], predictor, window, stride)
     timings["model_s"] = time.perf_counter() - t_model
-
-    ids = np.array(mapped.ids)
-    result = InferenceResult(
-        video=str(video), frames=poses.frames, fps=info["fps"], width=poses.width, height=poses.height,
-        class_names=list(predictor.class_names),
-        persons=[dict(id=int(t.id), frames_present=t.frames_present) for t in poses.tracks],
-        probs=probs.mean(axis=0) if len(probs) else None,
-        windows=[dict(start=s, end=e, persons=ids[p].tolist()) for (s, e), p in zip(spans, picks)],
-        window_probs=window_probs, timings=timings, person_window_probs=person_window_probs,
-    )
-    result.frame_labels = label_per_frame(poses.frames, spans, window_probs, result.class_names)
-    result.segments = [seg for k, track in enumerate(poses.tracks)
-                       for seg in segments(frame_probs(person_window_probs[k], result.windows, poses.frames),
-                                           info["fps"], result.class_names, int(track.id))]
+    result.timings = timings
     if overlay is not None:
         t_ov = time.perf_counter()
         bar = _bar(poses.frames, "overlay", progress)
@@ -164,6 +123,56 @@ def _run(video: Path, info: dict, predictor, remote: ModelProcess | None, t0: fl
         timings["overlay_s"] = time.perf_counter() - t_ov
     timings["total_s"] = time.perf_counter() - t0
     timings["frames_per_s"] = poses.frames / max(timings["total_s"], 1e-9)
+    return result
+
+
+def label_people(video: Path, poses, fps: float, predictor, window: int | None = None,
+                 stride: int | None = None) -> InferenceResult:
+    """Tracked people (`track_people`) -> labels: windows, a record per window and person group through
+    the model's own test pipeline, per-person window probabilities, frame labels and timeline segments.
+    Separate from the pose stage so that one tracking can be labelled by several models (benchmarks)."""
+    window, stride = window_and_stride(predictor, fps, window, stride, DEFAULT_WINDOW)
+    mapped = map_tracks(poses, predictor.layout)
+    spans = plan_windows(poses.frames, window, stride)
+    picks = [pick_persons(mapped.present, s, e, predictor.num_person) for s, e in spans]
+    records, rows = [], []
+    size = (poses.height, poses.width)
+    for i, ((s, e), persons) in enumerate(zip(spans, picks)):
+        if persons.size:
+            records.append(build_record(mapped, persons, s, e, video.stem, size, predictor.layout, fps=fps))
+            rows.append(i)
+    # Per person (windows.person_groups): a group equal to the window's own pick reuses its record.
+    row_of = {w: r for r, w in enumerate(rows)}
+    person_rows: list[tuple[int, int, int]] = []  # (track index, window index, row in the predictions)
+    for i, ((s, e), persons) in enumerate(zip(spans, picks)):
+        for group in person_groups(mapped.present, s, e, predictor.num_person, MIN_PRESENCE):
+            if group.tolist() == persons.tolist():
+                row = row_of[i]
+            else:
+                row = len(records)
+                records.append(build_record(mapped, group, s, e, video.stem, size, predictor.layout, fps=fps))
+            person_rows += [(int(k), i, row) for k in group]
+    all_probs = predictor.predict(records)
+    probs = all_probs[:len(rows)]
+    window_probs = np.full((len(spans), predictor.num_classes), np.nan, np.float32)
+    window_probs[rows] = probs
+    person_window_probs = np.full((len(mapped.ids), len(spans), predictor.num_classes), np.nan, np.float32)
+    for k, i, r in person_rows:
+        person_window_probs[k, i] = all_probs[r]
+
+    ids = np.array(mapped.ids)
+    result = InferenceResult(
+        video=str(video), frames=poses.frames, fps=fps, width=poses.width, height=poses.height,
+        class_names=list(predictor.class_names),
+        persons=[dict(id=int(t.id), frames_present=t.frames_present) for t in poses.tracks],
+        probs=probs.mean(axis=0) if len(probs) else None,
+        windows=[dict(start=s, end=e, persons=ids[p].tolist()) for (s, e), p in zip(spans, picks)],
+        window_probs=window_probs, timings={}, person_window_probs=person_window_probs,
+    )
+    result.frame_labels = label_per_frame(poses.frames, spans, window_probs, result.class_names)
+    result.segments = [seg for k, track in enumerate(poses.tracks)
+                       for seg in segments(frame_probs(person_window_probs[k], result.windows, poses.frames),
+                                           fps, result.class_names, int(track.id))]
     return result
 
 

@@ -30,10 +30,12 @@ def pick_persons(present: np.ndarray, start: int, end: int, max_persons: int) ->
 def window_and_stride(predictor, fps: float, window: int | None, stride: int | None,
                       default_window: int) -> tuple[int, int]:
     """Window and stride in frames of a video at `fps`: the user's, else the model's clip length (the same
-    duration when it was trained on time-resampled clips), else `default_window`; stride half a window."""
+    duration when it was trained on time-resampled clips), else the window its config names
+    (`video_window`, frames: the test pipeline then samples its clip from it), else its clip length, else
+    `default_window`; stride half a window."""
     if window is None and predictor.clip_len and predictor.resample_fps:
         window = max(1, round(predictor.clip_len * fps / predictor.resample_fps))
-    window = int(window or predictor.clip_len or default_window)
+    window = int(window or getattr(predictor, "window", None) or predictor.clip_len or default_window)
     return window, int(stride or max(1, window // 2))
 
 

@@ -107,6 +107,9 @@ def test_live_windows_last_as_long_as_offline_ones():
     assert live_windows(P, 30.0, None, None, 64) == (60, 2.0, 1.0)
     P.resample_fps = None  # a model trained on frames: that many frames of the source
     assert live_windows(P, 10.0, None, None, 64) == (30, 3.0, 1.5)
+    P.window = 52  # its config's video_window: windows that long, its test pipeline samples 30 frames of them
+    assert live_windows(P, 10.0, None, None, 64) == (52, 5.2, 2.6)
+    assert live_windows(P, 10.0, 20, None, 64) == (20, 2.0, 1.0)  # the user's window still wins
 
 
 def test_camera_frames_are_sized_like_decoded_files():

@@ -91,7 +91,7 @@ def test_export_writes_metadata_and_verifies(exported):
     assert props["pggcn.input_names"] == ["skeleton", "pose"]
     pred = load_onnx_predictor(out)
     reference = load_predictor(ckpt)
-    for attr in ("class_names", "layout", "num_person", "clip_len", "resample_fps", "num_classes"):
+    for attr in ("class_names", "layout", "num_person", "clip_len", "resample_fps", "window", "num_classes"):
         assert getattr(pred, attr) == getattr(reference, attr), attr
 
 
