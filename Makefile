@@ -160,7 +160,7 @@ bench-infer: $(STAMP) ## infer_video.py speed, following people (+ GMDCSA_ROOT i
 bench-accuracy: $(STAMP) ## NW-UCLA top-1 of PG-GCN, ablations and levers over SEEDS seeds [VARIANTS= LEVERS= JOBS=] -> bench/results/accuracy.json
 	$(PY) -m bench.bench_accuracy --seeds $(call q,SEEDS) --jobs $(call q,JOBS) \
 	  $(if $(call lit,VARIANTS),--variants $(filter pggcn no_pose no_pgam,$(call lit,VARIANTS))) \
-	  $(if $(call lit,LEVERS),--levers $(filter epochs_65 skateformer_drops bone_velocity_streams wider_blocks video_recipe ensemble_jvb_bv clip_32 clip_32_epochs_50 ensemble_2x_clip_32_epochs_50 tta_5_clips tta_10_clips seed_ensemble,$(call lit,LEVERS))) \
+	  $(if $(call lit,LEVERS),--levers $(filter epochs_65 skateformer_drops bone_velocity_streams wider_blocks video_recipe ensemble_jvb_bv clip_32_epochs_50 ensemble_2x_clip_32_epochs_50 tta_5_clips tta_10_clips seed_ensemble,$(call lit,LEVERS))) \
 	  $(if $(call lit,MINUTES),--minutes $(call q,MINUTES))
 
 clean: ## remove work_dirs/ and caches (keeps .venv)

@@ -2,6 +2,7 @@
 sample name), and separately trained checkpoints joined into one Ensemble model."""
 from __future__ import annotations
 
+import copy
 import zipfile
 from pathlib import Path
 
@@ -67,7 +68,10 @@ def fuse(paths: list[Path], weights: list[float] | None = None, out: Path | None
     return metrics
 
 
-def join_checkpoints(paths: list[Path], out: Path) -> dict:
+FIXED_BY_MEMBERS = ("model", "train_pipeline", "test_pipeline", "clip_len")  # what `options` may not change
+
+
+def join_checkpoints(paths: list[Path], out: Path, options: dict | None = None) -> dict:
     """Separately trained PG-GCN checkpoints -> one Ensemble checkpoint (models/ensemble.py) at `out`.
 
     Members trained in their own processes are as different from each other as an ensemble wants, and two
@@ -75,13 +79,20 @@ def join_checkpoints(paths: list[Path], out: Path) -> dict:
     against ~160 samples/s). Joined, they are one model again: one `.pth` that `build_from_cfg` builds and
     every tool loads unchanged. The members must read the same inputs: the same class names, joint layout
     and test pipeline. The joined meta records each member's file (path and SHA-256), epoch and metrics, so
-    the ensemble says what made it. Returns the joined meta."""
+    the ensemble says what made it. `options` ({'video_window': 52}, dotted keys for nested values) set
+    values of the joined config that do not change what the members compute (not the model or pipelines);
+    the meta records them. Returns the joined meta."""
     from models.ensemble import MAX_MEMBERS
     from models import build_model
     from pipeline.checkpoint import load_checkpoint, load_state_strict, save_checkpoint
     from pipeline.engine.run_record import file_digest
 
     paths = [Path(p) for p in paths]
+    options = dict(options or {})
+    for key in options:
+        if key.split(".")[0] in FIXED_BY_MEMBERS:
+            raise ValueError(f"--cfg-options {printable(key)}: the members fix the model and its pipelines; "
+                             f"only other values of the joined config can be set")
     if not 2 <= len(paths) <= MAX_MEMBERS:
         raise ValueError(f"an ensemble joins 2 to {MAX_MEMBERS} checkpoints, got {len(paths)}")
     refuse_overwriting_inputs([out], paths)
@@ -120,6 +131,15 @@ def join_checkpoints(paths: list[Path], out: Path) -> dict:
     load_state_strict(net, state, out)
     base = ckpts[0]["meta"]
     meta = {k: v for k, v in base.items() if k not in ("epoch", "metrics", "validated", "complete", "version")}
-    meta.update(config=dict(first_cfg, model=model_cfg), ensemble_of=members, metrics=None, validated=False)
+    config = copy.deepcopy(dict(first_cfg, model=model_cfg))
+    for key, value in options.items():
+        *parents, last = key.split(".")
+        node = config
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ValueError(f"--cfg-options {printable(key)}: {printable(part)} is not a section of the config")
+        node[last] = value
+    meta.update(config=config, ensemble_of=members, join_options=options, metrics=None, validated=False)
     save_checkpoint(out, state, meta)
     return meta

@@ -65,13 +65,17 @@ def test_joined_checkpoints_are_one_model_whose_output_is_the_members_mean_proba
     a = _member(tmp_path / "a.pth", 0)
     b = _member(tmp_path / "b.pth", 1, streams=["bone", "velocity"])
     proc = subprocess.run([sys.executable, "tools/make_ensemble.py", str(a), str(b), "--out",
-                           str(tmp_path / "ab.pth")], cwd=ROOT, capture_output=True, text=True)
+                           str(tmp_path / "ab.pth"), "--cfg-options", "video_window=40"], cwd=ROOT,
+                          capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     joined = load_model(tmp_path / "ab.pth")  # the one loader every tool uses
     meta = load_checkpoint(tmp_path / "ab.pth")["meta"]
     assert meta["config"]["model"]["type"] == "Ensemble" and len(meta["ensemble_of"]) == 2
     assert meta["config"]["model"]["members"][1] == {"streams": ["bone", "velocity"]}
     assert [m["path"] for m in meta["ensemble_of"]] == [str(a.resolve()), str(b.resolve())]
+    assert meta["config"]["video_window"] == 40 and meta["join_options"] == {"video_window": 40}
+    from pipeline.inference.predictor import load_predictor
+    assert load_predictor(tmp_path / "ab.pth").window == 40  # what video inference cuts its windows by
     torch.manual_seed(5)
     skel, pose = torch.randn(4, 3, 52, 20, 1), torch.rand(4, 3, 52, 20, 1)
     probs = [load_model(p).model(skel, pose).softmax(-1) for p in (a, b)]
@@ -101,6 +105,8 @@ def test_joining_refuses_members_that_read_other_data_and_never_overwrites_an_in
     torch.save(ckpt, other)
     with pytest.raises(ValueError, match="c.pth: its class names differ"):
         join_checkpoints([a, other], tmp_path / "ac.pth")
+    with pytest.raises(ValueError, match="the members fix the model"):
+        join_checkpoints([a, b], tmp_path / "ab.pth", {"test_pipeline.0.type": "X"})
     join_checkpoints([a, b], tmp_path / "ab.pth")
     with pytest.raises(ValueError, match="only PG-GCN checkpoints are joined"):
         join_checkpoints([tmp_path / "ab.pth", a], tmp_path / "aba.pth")
