@@ -46,8 +46,17 @@ def labels_csv(src: Path, folder: Path) -> Path:
     return folder
 
 
+def _started_from(run: Path) -> str | None:
+    """The SHA-256 of the checkpoint a finished run was fine-tuned from (its run record), else None."""
+    try:
+        return (json.loads((run / "run.json").read_text()).get("load_from") or {}).get("sha256")
+    except (OSError, ValueError):
+        return None
+
+
 def main() -> None:
     from extract.fileio import atomic_pickle_dump, safe_pickle_load
+    from pipeline.engine.run_record import file_digest
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--root", type=Path, default=ROOT.parent / "shared/data/gmdcsa24")
@@ -66,6 +75,7 @@ def main() -> None:
     subjects = sorted({r["frame_dir"].split("/")[0] for r in data["annotations"]})
     figures: dict = dict(clips=len(data["annotations"]), subjects=len(subjects), classes=data["label_names"],
                          extract_min=round(extract_min, 1))
+    default_sha = file_digest(ROOT / DEFAULT_MODEL)["sha256"]
     for mode in ("scratch", "finetune"):
         accs, minutes, tested = [], [], []
         for subject in subjects:
@@ -82,6 +92,9 @@ def main() -> None:
             cmd = [sys.executable, "tools/train.py", CONFIG, "--ann-file", str(ann), "--work-dir", str(run)]
             if mode == "finetune":
                 cmd += ["--load-from", DEFAULT_MODEL]
+            if mode == "finetune" and (run / "done").exists() and _started_from(run) != default_sha:
+                cmd.append("--restart")  # fine-tuned from another default model: moved aside, made again
+                (run / "done").unlink()
             if not (run / "done").exists():
                 subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
                 (run / "done").write_text(f"{(time.perf_counter() - t) / 60:.2f}\n")
