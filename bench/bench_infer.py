@@ -170,14 +170,15 @@ def floor_summary(floor: dict) -> dict:
                 floor_repeats=FLOOR_REPEATS)
 
 
-def floor_only() -> None:
-    """Just the floor comparison; its keys are merged into the existing bench/results/infer.json."""
+def floor_only(checkpoint: Path | None = None) -> None:
+    """Just the floor comparison; its keys are merged into the existing bench/results/infer.json (with
+    `checkpoint`, another model than the default: printed only, the results file is left as it is)."""
     from bench.common import RESULTS
 
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        ckpt, which = _checkpoint(tmp)
+        ckpt, which = (checkpoint.resolve(), "given") if checkpoint else _checkpoint(tmp)
         print(f"checkpoint: {ckpt} ({which}); infer_video against the floor (whole processes, "
               f"median of {FLOOR_REPEATS}):", flush=True)
         floor = floor_figures(ckpt, tmp)
@@ -186,6 +187,9 @@ def floor_only() -> None:
     figures.update(floor=floor, **floor_summary(floor), floor_date=time.strftime("%Y-%m-%d"),
                    floor_load_avg_before=round(load_before, 2), floor_load_avg_after=round(os.getloadavg()[0], 2))
     print(f"landmarker alone (the floor): {figures['landmarker_fps']:.1f} frames/s on this machine")
+    if checkpoint:
+        print(json.dumps(dict(checkpoint=str(checkpoint), floor=floor, **floor_summary(floor))))
+        return
     finish("infer", figures)
 
 
@@ -248,8 +252,11 @@ def main(argv=None) -> None:
     p.add_argument("--floor-only", action="store_true",
                    help="only infer_video against the floor (whole-frame landmarker alone) and the landmarker "
                         "passes per frame; merged into the existing bench/results/infer.json")
-    if p.parse_args(argv).floor_only:
-        return floor_only()
+    p.add_argument("--checkpoint", type=Path, help="with --floor-only: time this model instead of the default "
+                   "(printed; bench/results/infer.json is left as it is)")
+    a = p.parse_args(argv)
+    if a.floor_only:
+        return floor_only(a.checkpoint)
     load_before = os.getloadavg()[0]  # other work on a 2-core machine halves these figures: record it
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
