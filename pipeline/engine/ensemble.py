@@ -78,8 +78,8 @@ def join_checkpoints(paths: list[Path], out: Path, options: dict | None = None) 
     one-thread trainings side by side use a 2-core CPU better than one two-thread run of both members (229
     against ~160 samples/s). Joined, they are one model again: one `.pth` that `build_from_cfg` builds and
     every tool loads unchanged. The members must read the same inputs: the same class names, joint layout
-    and test pipeline. The joined meta records each member's file (path and SHA-256), epoch and metrics, so
-    the ensemble says what made it. `options` ({'video_window': 52}, dotted keys for nested values) set
+    and test pipeline. The joined meta records each member's file (path and SHA-256), epoch, metrics and
+    run record, so the ensemble says what made it. `options` ({'video_window': 52}, dotted keys for nested values) set
     values of the joined config that do not change what the members compute (not the model or pipelines);
     the meta records them. Returns the joined meta."""
     from models.ensemble import MAX_MEMBERS
@@ -115,7 +115,8 @@ def join_checkpoints(paths: list[Path], out: Path, options: dict | None = None) 
             raise ValueError(f"{path}: its test pipeline differs from {paths[0]}'s; an ensemble's members take "
                              f"one input")
         models.append({k: v for k, v in model.items() if k not in ("type", "pretrained")})
-        members.append(dict(file_digest(path), epoch=meta.get("epoch"), metrics=meta.get("metrics")))
+        members.append(dict(file_digest(path), epoch=meta.get("epoch"), metrics=meta.get("metrics"),
+                            run=meta.get("run")))
         twin = next((m for m in members[:-1] if m["sha256"] == members[-1]["sha256"]), None)
         if twin is not None:
             raise ValueError(f"{path}: the same checkpoint as {printable(twin['path'])}; an ensemble of one model "
@@ -130,7 +131,9 @@ def join_checkpoints(paths: list[Path], out: Path, options: dict | None = None) 
         raise ValueError(f"{paths[0]} and the others: cannot be one ensemble ({e})") from None
     load_state_strict(net, state, out)
     base = ckpts[0]["meta"]
-    meta = {k: v for k, v in base.items() if k not in ("epoch", "metrics", "validated", "complete", "version")}
+    # what belongs to one training run (its record, epoch, metrics) stays with that member in `ensemble_of`
+    meta = {k: v for k, v in base.items()
+            if k not in ("run", "epoch", "metrics", "validated", "complete", "version")}
     config = copy.deepcopy(dict(first_cfg, model=model_cfg))
     for key, value in options.items():
         *parents, last = key.split(".")

@@ -92,8 +92,8 @@ def load_onnx_predictor(path: str | Path) -> OnnxPredictor:
         raise InferenceError(one_line(e, path)) from None
     return OnnxPredictor(session=session, class_names=meta["class_names"], layout=meta["layout"],
                          pipeline=pipeline, num_person=meta["num_person"], clip_len=meta["clip_len"],
-                         resample_fps=meta["resample_fps"], window=meta["video_window"], path=path, input_names=meta["input_names"],
-                         output_name=meta["output_name"])
+                         resample_fps=meta["resample_fps"], window=meta["video_window"], path=path,
+                         input_names=meta["input_names"], output_name=meta["output_name"])
 
 
 def _read_metadata(props: dict[str, str]) -> dict[str, Any]:

@@ -146,7 +146,7 @@ def video_window(cfg: dict) -> int | None:
     value = cfg.get("video_window") if isinstance(cfg, dict) else None
     if value is None:
         return None
-    return _positive(value, "video_window")
+    return _positive(value, "video_window", "config's")
 
 
 def _num_person(pipeline_cfg: list) -> int:
@@ -156,9 +156,8 @@ def _num_person(pipeline_cfg: list) -> int:
     return 2
 
 
-def _positive(value, name: str) -> int:
+def _positive(value, name: str, where: str = "test pipeline's") -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= 100_000:
-        where = "config's" if name == "video_window" else "test pipeline's"
         raise ValueError(f"its {where} {name} must be a positive integer, got {value!r}")
     return value
 
