@@ -20,17 +20,16 @@ from __future__ import annotations
 import argparse
 import csv
 import os
-import re
 import sys
 from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.bench_timeline import INTERVAL  # noqa: E402  (GMDCSA24's `Name[a to b]` intervals, one parser)
 from bench.common import finish  # noqa: E402
 
 GMDCSA = Path(os.environ.get("GMDCSA_ROOT", ROOT.parent / "shared/data/gmdcsa24"))
-INTERVAL = re.compile(r"([A-Za-z][^\[;]*?)\s*\[\s*([\d.]+)\s*to\s*([\d.]+)\s*\]")
 EVENT_S = 1.0  # seconds around a sit-down or stand-up in which its label must appear
 EVENTS = {"sit down": "sit down", "stand up": "stand up"}
 
