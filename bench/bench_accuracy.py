@@ -95,6 +95,16 @@ def train_run(config: str, options: list[str], work: Path, seed: int, minutes: f
     (work / "done").write_text(f"{(time.perf_counter() - t) / 60:.1f}\n{shared}\n")
 
 
+def prepare_annotations(configs) -> None:
+    """Each config's annotation file, made now (NW-UCLA's is imported on first use): trainings started side by
+    side would otherwise all try to import it, and all but one would stop at the import's lock."""
+    from pipeline.config import load_config
+    from pipeline.engine.annotation_file import ensure_annotations
+
+    for config in sorted(configs):
+        ensure_annotations(load_config(ROOT / config))
+
+
 def read_run(name: str, seed: int, work: Path) -> dict:
     from pipeline.checkpoint import load_checkpoint
 
@@ -171,6 +181,7 @@ def main() -> None:
         have = {seed for name, _, _, seed in tasks if name == member}
         tasks += [(member, cfg, opts, seed) for seed in sorted(need - have)]
     threads = 1 if a.jobs > 1 else None
+    prepare_annotations({cfg for _, cfg, _, _ in tasks})  # once, before trainings side by side race to make it
     with ThreadPoolExecutor(max_workers=max(1, a.jobs)) as pool:
         for f in [pool.submit(train_run, cfg, opts, work_dir(name, seed, a.minutes), seed, a.minutes, threads)
                   for name, cfg, opts, seed in tasks]:

@@ -55,3 +55,20 @@ def cut_clip(src: Path, dst: Path, start: int, frames: int, fps: float | None = 
         writer.release()
     cap.release()
     return dst
+
+
+def single_network(ckpt: dict) -> dict:
+    """A loaded checkpoint as one PG-GCN: itself, or an Ensemble's first member as a checkpoint of its own (its
+    weights, its run's epoch and metrics). Tests that edit a PG-GCN's keys (`fc.weight`, the model's `type`)
+    build their cases from this, so they hold whichever architecture the shipped default is."""
+    model = ckpt["meta"]["config"]["model"]
+    if model.get("type", "PGGCN") != "Ensemble":
+        return ckpt
+    shared = {k: v for k, v in model.items() if k not in ("type", "members", "member_type")}
+    member = dict(type=model.get("member_type", "PGGCN"), **shared, **model["members"][0])
+    first = ckpt["meta"]["ensemble_of"][0]
+    meta = {k: v for k, v in ckpt["meta"].items() if k not in ("ensemble_of", "join_options")}
+    meta.update(config=dict(ckpt["meta"]["config"], model=member), epoch=first.get("epoch"),
+                metrics=first.get("metrics"), validated=first.get("metrics") is not None)
+    state = {k[len("members.0."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("members.0.")}
+    return dict(ckpt, state_dict=state, meta=meta)

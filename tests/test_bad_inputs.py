@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from _tools import cut_clip, run_tool
+from _tools import cut_clip, run_tool, single_network
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "assets"
@@ -136,7 +136,8 @@ def corpus(tmp_path_factory) -> dict[str, Path]:
     raw("incomplete_config", b"model = dict(type='PGGCN')\n", ".py")
 
     # checkpoints
-    ckpt = torch.load(SHIPPED, map_location="cpu", weights_only=True)
+    # one PG-GCN (the shipped default, or its first member when it is an ensemble): the cases edit its keys
+    ckpt = single_network(torch.load(SHIPPED, map_location="cpu", weights_only=True))
 
     def save_ckpt(name: str, edit) -> Path:
         import copy
@@ -153,6 +154,8 @@ def corpus(tmp_path_factory) -> dict[str, Path]:
         "model", dict(type="subprocess.run", args=["touch", str(marker)])))
     save_ckpt("evil_pipeline_ckpt", lambda o: o["meta"]["config"].__setitem__(
         "test_pipeline", [dict(type="subprocess.run", args=["touch", str(marker)])]))
+    save_ckpt("evil_member_ckpt", lambda o: o["meta"]["config"].__setitem__(  # an ensemble naming code as member
+        "model", dict(type="Ensemble", member_type="subprocess.run", members=[dict(), dict(args=["touch", str(marker)])])))
     save_ckpt("evil_scoped_ckpt", lambda o: o["meta"]["config"]["model"].__setitem__("type", "mmengine.Config"))
     save_ckpt("unknown_type_ckpt", lambda o: o["meta"]["config"]["model"].__setitem__("type", "NoSuchNet"))
     save_ckpt("bad_kwarg_ckpt", lambda o: o["meta"]["config"]["model"].__setitem__("wings", 2))
@@ -213,7 +216,7 @@ def corpus(tmp_path_factory) -> dict[str, Path]:
 # ------------------------------------------------------------------------ 1. nothing in a file names code
 
 
-CODE_CASES = ["evil_model_ckpt", "evil_pipeline_ckpt"]
+CODE_CASES = ["evil_model_ckpt", "evil_pipeline_ckpt", "evil_member_ckpt"]
 
 
 @pytest.mark.parametrize("name", CODE_CASES)

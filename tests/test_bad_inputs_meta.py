@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from _tools import run_tool
+from _tools import run_tool, single_network
 from test_bad_inputs import CONFIG, ROOT, SHIPPED, VENV, VIDEO, _records, assert_clean_error, protect  # noqa: F401
 
 # every control character but the newline that ends a printed line
@@ -34,8 +34,9 @@ def _no_control(text: str) -> None:
 
 
 def _ckpt(tmp_path: Path, name: str, edit) -> Path:
-    """A copy of the shipped checkpoint with `edit(obj)` applied (torch.load(weights_only=True) / torch.save)."""
-    obj = torch.load(SHIPPED, map_location="cpu", weights_only=True)
+    """A copy of the shipped checkpoint (as one PG-GCN) with `edit(obj)` applied (torch.load(weights_only=True) /
+    torch.save)."""
+    obj = single_network(torch.load(SHIPPED, map_location="cpu", weights_only=True))
     edit(obj)
     path = tmp_path / f"{name}.pth"
     torch.save(obj, path)
