@@ -170,7 +170,7 @@ class CropPoseTracker:
         self._tiles: list[tuple[int, int, int, int]] = []
         self._size: tuple[int, int] | None = None
         # IMAGE mode keeps nothing between calls, so one landmarker serves discovery and conflict resolution
-        # (they run one after the other on the main thread): a landmarker costs about 8 passes to create
+        # (they run one after the other on the main thread): a landmarker costs about 7 passes to create
         self._discover = MultiPersonPose(num_poses=2, video=False, **self.landmarker_kw)
         self._resolve_calls = 0
         self._followers: list[MultiPersonPose] = []  # every follower landmarker made (for `calls`)
