@@ -15,7 +15,8 @@ in a crop of their own, and that is what this module does with the same offline 
   whole frame, in between the next of a grid of overlapping square tiles (the short side and 0.6 of it,
   half overlap), so a person too small for a full-frame pass is found within a few frames; while the scene
   is calm (everyone followed seen clearly in the last frame, nobody new or lost lately; after one sweep of
-  all tiles) it looks only every CALM_EVERY-th frame (see `_region`); a pose that is
+  all tiles) it looks only every CALM_EVERY-th frame, and while someone confirmed stays lost with nothing
+  else changing, every LOST_EVERY-th (their own follower keeps looking for them; see `_region`); a pose that is
   already followed is ignored, one much more visible than a follower's pose over it corrects that follower's
   drift, one where a person was recently lost revives that person's id, any other starts a new person;
 - two followers that end on the same person (the same keypoints, mirrored or not): the older keeps it, and
@@ -50,7 +51,9 @@ Measured with inference's settings, before -> after the calm discovery and the p
 Most of what is left on the short clips is the first sweep of the tiles (36 processed frames at 960x540,
 the whole hug clip) and, on arm wrestling, the close-up's many false poses. Tried and dropped: crops 1.25x
 the body instead of 1.5x (the same time per pass; the hug's grey shirt then followed in 0.60 of the frames);
-discovery every 8th calm frame (0.1 pass per frame less; GMDCSA24 main track 0.907 -> 0.895); candidates
+discovery every 8th calm frame (0.1 pass per frame less; GMDCSA24 main track 0.907 -> 0.895); discovery every
+3rd frame while someone stays lost (every 2nd: arm wrestling 3.50 -> 3.21 passes per frame, GMDCSA24 1.84 ->
+1.75, its main track 0.907 -> 0.906; every 3rd: arm wrestling up to 3.92, its false poses followed longer); candidates
 under CLEAR visibility left unfollowed until found again (GMDCSA24 0.904: a person lying after a fall is
 such a candidate).
 """
@@ -76,6 +79,7 @@ DOUBLE_DISTANCE, DOUBLE_IOU = 0.3, 0.6  # two followers on one person, one drift
 SAME_PERSON = 0.1  # keypoint distance (in box diagonals) under which two poses are one person (hugging: 0.14)
 CALM_EVERY = 4  # while the scene is calm, discovery looks every this many processed frames (else every one)
 CALM_AFTER = 4  # processed frames after someone was confirmed, revived or lost before the scene can be calm
+LOST_EVERY = 2  # while someone confirmed stays lost and nothing else changes, discovery looks this often
 CONFIRM = 2  # frames a newly found person must be seen in before they are confirmed (see `_followed`)
 PROBATION_LOST = 2  # frames in a row someone not yet confirmed is still followed while unseen (see `_followed`)
 CLEAR = 0.5  # body-joint visibility of a pose that is clearly a person (not a false pose on the furniture)
@@ -269,9 +273,10 @@ class CropPoseTracker:
         85.8 % of the frames: a person found late is a person lost in the first seconds.)"""
         calm = self._calm()
         swept = self._tick >= 2 * (len(self._tiles) - 1)
-        if not calm or not swept:
+        every = CALM_EVERY if calm else LOST_EVERY if self._settled() else 1
+        if every == 1 or not swept:
             return self._next_region(skip_whole=calm and CALM_EVERY > 1)
-        if self._frames - self._last_look < CALM_EVERY:
+        if self._frames - self._last_look < every:
             return None
         self._last_look = self._frames
         return self._next_region()
@@ -283,6 +288,11 @@ class CropPoseTracker:
         confirmed = [p for p in self._people if p.seen > CONFIRM]
         return bool(confirmed) and self._frames - self._last_change > CALM_AFTER and \
             all(p.lost == 0 and p.pose.visibility >= CLEAR for p in confirmed)
+
+    def _settled(self) -> bool:
+        """Nobody was confirmed, revived or newly lost in the last CALM_AFTER frames, but someone confirmed
+        is still lost (or unclear): their own follower keeps looking for them, discovery every LOST_EVERY-th frame."""
+        return any(p.seen > CONFIRM for p in self._people) and self._frames - self._last_change > CALM_AFTER
 
     def _next_region(self, skip_whole: bool = False) -> tuple[int, int, int, int]:
         """Where discovery looks when it looks: every other time the whole frame (most people are found there
@@ -335,7 +345,7 @@ class CropPoseTracker:
             pose = out.get(person.id)
             if pose is None:
                 person.lost += 1
-                if person.seen > CONFIRM:  # someone unconfirmed not seen again was most likely a false pose
+                if person.seen > CONFIRM and person.lost == 1:  # an unconfirmed one was most likely a false pose
                     self._last_change = self._frames
                 continue
             if person.lost or person.seen == CONFIRM:  # found again, or just confirmed
