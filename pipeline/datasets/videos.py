@@ -186,14 +186,15 @@ def split_warnings(clips: list[Clip], split: dict[str, list[str]], names: list[s
     return out
 
 
-def clip_record(clip: Clip, label: int, workers: int = 1) -> dict:
+def clip_record(clip: Clip, label: int, threads: int = 1) -> dict:
     """Pose + tracking over one clip -> its record (up to 2 persons, the one seen longest first).
 
     The landmarkers see every frame, decoded at inference's width (the record says so: `tracking`). Tracking
     every 2nd frame as inference does would halve the cost; it was tried (issue #24), and `make bench-gmdcsa`
     fine-tuned fell from 22 to 19 of 23 clips right, but a tracker change in the same run lowered coverage
     too, so it is not settled and extraction keeps every frame. Inference's shortest-track rule is not
-    applied: a training clip may itself be shorter, and the persons seen longest are kept anyway."""
+    applied: a training clip may itself be shorter, and the persons seen longest are kept anyway. `threads` run
+    the tracker's landmarkers side by side (see `tracker_threads`); they change its speed, not its result."""
     from extract import video as vio
     from extract.crop_tracking import track_poses
 
@@ -201,7 +202,7 @@ def clip_record(clip: Clip, label: int, workers: int = 1) -> dict:
     fps = float(info["fps"] or 0.0) or 30.0
     tracking = dict(TRACKING)
     poses = track_poses(vio.iter_frames(clip.path, max_width=TRACKING["max_width"]), fps,
-                        full_size=(info["height"], info["width"]), workers=workers, every=TRACKING["every"])
+                        full_size=(info["height"], info["width"]), workers=threads, every=TRACKING["every"])
     if poses.frames < MIN_FRAMES:
         raise ValueError(f"{clip.path}: too short ({poses.frames} frames decoded, {MIN_FRAMES} needed)")
     if not poses.tracks:
@@ -242,7 +243,7 @@ class VideoSource(SampleSource):
         return [Sample(c.name, clip_key(c.name), c) for c in clips]
 
     def make_record(self, sample: Sample) -> dict:
-        return clip_record(sample.data, self.names.index(sample.data.label))
+        return clip_record(sample.data, self.names.index(sample.data.label), tracker_threads(self.cfg.workers))
 
     def label(self, sample: Sample, rec: dict) -> int:
         return self.names.index(self.clips[sample.name].label)
@@ -274,5 +275,10 @@ def run_videos(cfg: VideoExtractConfig, progress: bool = True) -> RunResult:
     return run_source(VideoSource(cfg), opts, describe_root=str(cfg.data_root))
 
 
-def default_workers() -> int:
-    return max(1, min(2, os.cpu_count() or 1))
+def tracker_threads(processes: int) -> int:
+    """Landmarker threads per extraction process: the cores shared out among the processes (at most 2 each).
+
+    One process tracking with a single thread left a core idle while its discovery and followers waited on
+    each other (issue #24, arm-wrestling clip, one process on 2 cores: 0.66x the landmarker alone with one
+    thread, 0.80x with two)."""
+    return max(1, min(2, (os.cpu_count() or 1) // max(1, processes)))
