@@ -285,13 +285,13 @@ class CropPoseTracker:
         """Someone is followed, everyone confirmed was seen in the last frame, clearly, and nobody was
         confirmed, revived or lost in the last CALM_AFTER frames: the followers hold everyone, and discovery
         has little to do. (Someone not yet confirmed does not count: a false pose must not keep it busy.)"""
-        confirmed = [p for p in self._people if p.seen > CONFIRM]
-        return bool(confirmed) and self._frames - self._last_change > CALM_AFTER and \
-            all(p.lost == 0 and p.pose.visibility >= CLEAR for p in confirmed)
+        return self._settled() and all(p.lost == 0 and p.pose.visibility >= CLEAR
+                                       for p in self._people if p.seen > CONFIRM)
 
     def _settled(self) -> bool:
-        """Nobody was confirmed, revived or newly lost in the last CALM_AFTER frames, but someone confirmed
-        is still lost (or unclear): their own follower keeps looking for them, discovery every LOST_EVERY-th frame."""
+        """Someone is confirmed, and nobody was confirmed, revived or newly lost in the last CALM_AFTER frames.
+        Calm (`_calm`) if everyone confirmed is also seen clearly; else someone stays lost or unclear, their own
+        follower keeps looking for them, and discovery looks every LOST_EVERY-th frame."""
         return any(p.seen > CONFIRM for p in self._people) and self._frames - self._last_change > CALM_AFTER
 
     def _next_region(self, skip_whole: bool = False) -> tuple[int, int, int, int]:
@@ -345,7 +345,9 @@ class CropPoseTracker:
             pose = out.get(person.id)
             if pose is None:
                 person.lost += 1
-                if person.seen > CONFIRM and person.lost == 1:  # an unconfirmed one was most likely a false pose
+                # the frame someone confirmed is lost is a change, staying lost is not (see `_settled`); someone
+                # unconfirmed not seen again was most likely a false pose
+                if person.seen > CONFIRM and person.lost == 1:
                     self._last_change = self._frames
                 continue
             if person.lost or person.seen == CONFIRM:  # found again, or just confirmed

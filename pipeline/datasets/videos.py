@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from extract.fileio import one_line, printable
+from extract.multiperson import default_workers
 
 from pipeline.data.classes import check_class_names
 from pipeline.datasets.runner import RunOptions, RunResult, Sample, SampleSource, run_source
@@ -281,4 +282,4 @@ def tracker_threads(processes: int) -> int:
     One process tracking with a single thread left a core idle while its discovery and followers waited on
     each other (issue #24, arm-wrestling clip, one process on 2 cores: 0.66x the landmarker alone with one
     thread, 0.80x with two)."""
-    return max(1, min(2, (os.cpu_count() or 1) // max(1, processes)))
+    return min(default_workers(), max(1, (os.cpu_count() or 1) // max(1, processes)))
