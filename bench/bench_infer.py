@@ -21,8 +21,9 @@ And the cost of following people (issue #24):
 - the floor: `bench/floor_landmarker.py`, MediaPipe's whole-frame landmarker alone (VIDEO mode, 2 poses) on
   the frames infer_video feeds its tracker, timed as a whole process side by side with
   `tools/infer_video.py CLIP --quiet --json X` on the hug (2 people, 1080p), arm-wrestling and one-person
-  1080p NTU clips: ratio = infer_video wall / floor wall (cpu_ratio: the same in CPU seconds), and the
-  machine's landmarker frames/s.
+  1080p NTU clips: ratio = infer_video wall / floor wall (cpu_ratio: the same in CPU seconds), the
+  machine's landmarker frames/s, and what ran the model (`model_runtime`: infer_video's default, the shipped
+  checkpoint's ONNX twin on onnxruntime; see pipeline/inference/runtime.py).
   `--floor-only` runs just this part and merges its keys into the existing bench/results/infer.json.
 Last line: one line of JSON, also written to bench/results/infer.json.
 """
@@ -142,7 +143,7 @@ def floor_figures(checkpoint: Path, tmp: Path, repeats: int = FLOOR_REPEATS) -> 
     for name, clip in FLOOR_CLIPS.items():
         infer_s, floor_s, infer_cpu, floor_cpu, fps = [], [], [], [], []
         for _ in range(repeats):
-            wall, cpu, _ = _run_timed(clip, checkpoint, tmp / "floor_infer.json")
+            wall, cpu, result = _run_timed(clip, checkpoint, tmp / "floor_infer.json")
             infer_s.append(wall)
             infer_cpu.append(cpu)
             wall, cpu, f = _floor_run(clip)
@@ -155,12 +156,14 @@ def floor_figures(checkpoint: Path, tmp: Path, repeats: int = FLOOR_REPEATS) -> 
         out[name] = dict(clip=str(clip.relative_to(ROOT)), infer_s=round(i, 3), floor_s=round(f, 3),
                          ratio=round(i / f, 3), infer_cpu_s=round(ic, 3), floor_cpu_s=round(fc, 3),
                          cpu_ratio=round(ic / fc, 3), calls_per_frame=calls_per_frame(calls),
-                         landmarker_fps=round(statistics.median(fps), 2), frames=calls.get("frames", 0))
+                         landmarker_fps=round(statistics.median(fps), 2), frames=calls.get("frames", 0),
+                         model_runtime=result["model"]["runtime"])
         c = out[name]["calls_per_frame"]
         print(f"  {name:26s} infer_video {i:5.2f} s  floor {f:5.2f} s  ratio {i / f:4.2f} "
               f"(CPU s {ic:5.2f} / {fc:5.2f} = {ic / fc:4.2f})  landmark passes per processed frame "
               f"{c['total']:.2f} (follow {c['follow']:.2f}, discover {c['discover']:.2f}, resolve {c['resolve']:.2f})"
-              f"  floor landmarker {out[name]['landmarker_fps']:.1f} frames/s", flush=True)
+              f"  floor landmarker {out[name]['landmarker_fps']:.1f} frames/s; model on {result['model']['runtime']}",
+              flush=True)
     return out
 
 
@@ -299,7 +302,7 @@ def main(argv=None) -> None:
 
         onnx_path = tmp / "model.onnx"
         export_onnx(ckpt, onnx_path)
-        live = {"torch": live_run(video, tmp / "live_torch.jsonl", "--checkpoint", str(ckpt)),
+        live = {"torch": live_run(video, tmp / "live_torch.jsonl", "--backend", "torch", "--checkpoint", str(ckpt)),
                 "onnx": live_run(video, tmp / "live_onnx.jsonl", "--backend", "onnx", "--checkpoint", str(onnx_path))}
 
     def after_startup(out: dict) -> float:

@@ -8,6 +8,7 @@ so an interrupted run never leaves a half-written file behind.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import pickle
@@ -41,6 +42,12 @@ _ALLOWED_GLOBALS = {
     ("_codecs", "encode"),
 }
 _NUMPY_DTYPE_MODULES = ("numpy.dtypes", "numpy")
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """A file's content digest (SHA-256, hex), read in chunks: what records name their inputs by."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def one_line(e: BaseException, path: str | os.PathLike | None = None) -> str:

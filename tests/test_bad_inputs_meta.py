@@ -294,7 +294,8 @@ def test_live_prints_labels_escaped(capsys, tmp_path, monkeypatch):
     monkeypatch.setattr(onnx_predictor, "load_onnx_predictor", lambda path: FakePredictor())
     video = tmp_path / f"cam{EVIL}.mp4"
     video.write_bytes(b"x")
-    rc, out, err = run_tool(capsys, "infer_video", video, "--live", "--backend", "onnx", "--quiet")
+    rc, out, err = run_tool(capsys, "infer_video", video, "--live", "--backend", "onnx", "--quiet",
+                            "--checkpoint", tmp_path / "model.onnx")
     assert rc == 0, err
     _no_control(out + err)
     assert "person 1: walk\\x1b[2J" in out and f"live: {tmp_path}/camwalk\\x1b[2J\\x1b]0;owned\\x07" in out

@@ -24,6 +24,7 @@ at >= 20 fps (the frames between are interpolated; --pose-every 1 for all), the 
    "windows": [{"start", "end", "persons", "predictions": [...],
                 "per_person": [{"person", "predictions"}]}]  (end exclusive),
    "segments": [{"person", "start_s", "end_s", "label", "score"}]  (per person, smoothed: pipeline/inference/timeline.py),
+   "model": {"file", "runtime"}  (the file that labelled it, and "torch" or "onnxruntime"),
    "timings": {"startup_s", "pose_s", "pose_fps", "model_s", "overlay_s", "total_s", "frames_per_s"}}
 --out writes the video (mp4v) with the skeletons, person ids and the current window's label drawn on it,
 with the input's frame count.
@@ -36,8 +37,12 @@ with its latency (arrival of the window's last frame -> label printed). --json t
 "latency_s", "frame"}) and an "end" line with the run's figures (frames captured/processed/dropped,
 latency median/p90, lag). --max-seconds stops it; Ctrl-C ends it cleanly with the files written.
 
---backend onnx runs an exported model (python tools/export_onnx.py CHECKPOINT) with onnxruntime, without
-PyTorch; its preprocessing comes from the file's own metadata.
+--backend: where a checkpoint X.pth has an ONNX twin X.onnx beside it, exported from it by
+tools/export_onnx.py (which records X.pth's SHA-256 in it), the default `auto` runs the twin on onnxruntime:
+the same logits, and the start-up of a second instead of torch's three (the shipped checkpoints come with
+theirs). A twin exported from another version of X.pth is passed over, with a note on how to re-export.
+`--backend torch` always runs PyTorch; `--backend onnx` runs an .onnx file (or X.pth's twin) and refuses a
+stale twin; an ONNX file's preprocessing comes from its own metadata.
 
 Errors (missing or unreadable video, no frames, nobody found in the clip, a checkpoint that is missing or
 belongs to another model) are one line on stderr and exit code 2. Without a checkpoint it says how to get
@@ -60,6 +65,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 def parse_args(argv=None) -> argparse.Namespace:
     from pipeline.cli import ArgumentParser
+    from pipeline.inference.runtime import BACKENDS
     from pipeline.inference.video import DEFAULT_CHECKPOINT, DEFAULT_WINDOW, MAX_POSE_WIDTH
 
     p = ArgumentParser(description=__doc__.split("\n\n")[0],
@@ -69,8 +75,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--checkpoint", default=None,
                    help=f"PG-GCN checkpoint (default: {DEFAULT_CHECKPOINT.relative_to(DEFAULT_CHECKPOINT.parents[1])}; "
                         "with --backend onnx an exported .onnx file, default: the same name with .onnx)")
-    p.add_argument("--backend", choices=("torch", "onnx"), default="torch",
-                   help="run the model with PyTorch (default) or onnxruntime (an exported .onnx file)")
+    p.add_argument("--backend", choices=BACKENDS, default="auto",
+                   help="auto (default): the checkpoint's verified ONNX twin on onnxruntime where there is one, "
+                        "else PyTorch; torch: always PyTorch; onnx: an exported .onnx file (or the twin)")
     p.add_argument("--live", action="store_true",
                    help="play a video file live: at its own frame rate, dropping frames when inference falls behind "
                         "(camera indices and stream URLs are always live)")
@@ -108,12 +115,13 @@ def _main(argv=None) -> int:
     from pipeline.inference.video import DEFAULT_CHECKPOINT
     from pipeline.inference.live import check_live_log, is_live_source
 
-    checkpoint = args.checkpoint or (DEFAULT_CHECKPOINT.with_suffix(".onnx") if args.backend == "onnx"
-                                     else DEFAULT_CHECKPOINT)
-    # every input (the video, the checkpoint or ONNX file, also the default one) against every output, by
-    # resolved path (links and `..` too); and no two outputs may be one file
+    from pipeline.inference.runtime import onnx_twin
+
+    checkpoint = Path(args.checkpoint) if args.checkpoint else DEFAULT_CHECKPOINT
+    # every input (the video, the checkpoint or ONNX file and its twin, also the default ones) against every
+    # output, by resolved path (links and `..` too); and no two outputs may be one file
     outputs = {"--json": args.json, "--out": args.out, "--timeline-png": args.timeline_png}
-    refuse_overwriting_inputs(outputs.values(), [args.video, checkpoint])
+    refuse_overwriting_inputs(outputs.values(), [args.video, checkpoint, onnx_twin(checkpoint)])
     refuse_same_outputs(outputs)
     live = args.live or is_live_source(args.video)
     if live and (args.out or args.timeline_png):
@@ -126,17 +134,12 @@ def _main(argv=None) -> int:
             check_regular_output(out)
     if live and args.json:
         check_live_log(args.json)  # it appends: only to a file of live events it wrote, or a new one
-    predictor = None
-    if args.backend == "onnx":
-        from pipeline.inference.onnx_predictor import load_onnx_predictor
-
-        predictor = load_onnx_predictor(checkpoint)
     if live:
-        return _live(args, checkpoint, predictor)
-    result = infer_video(args.video, predictor=predictor, checkpoint=args.checkpoint, device=args.device,
+        return _live(args, checkpoint)
+    result = infer_video(args.video, checkpoint=checkpoint, device=args.device, backend=args.backend,
                          window=args.window, stride=args.stride, overlay=args.out, progress=not args.quiet,
                          workers=args.workers, pose_width=args.pose_width, pose_every=args.pose_every,
-                         started=_STARTED)
+                         started=_STARTED, on_note=_note)
     if args.json:
         try:
             atomic_json_dump(result.to_json(args.topk), args.json)
@@ -154,17 +157,24 @@ def _main(argv=None) -> int:
     return 0
 
 
-def _live(args, checkpoint, predictor) -> int:
+def _note(line: str) -> None:
+    print(f"note: {line}", file=sys.stderr, flush=True)
+
+
+def _live(args, checkpoint) -> int:
     """A camera, a stream or a file played live: labels printed (and appended to --json) as they change."""
     from extract.fileio import printable
-    from pipeline.inference.video import DEFAULT_WINDOW, load_predictor
+    from pipeline.inference.video import DEFAULT_WINDOW
     from pipeline.inference.live import LiveSource, run_live
+    from pipeline.inference.runtime import open_model
 
-    if predictor is None:
+    predictor, choice = open_model(checkpoint, args.backend, args.device)
+    if choice.note:
+        _note(choice.note)
+    if choice.backend == "torch":
         import torch
 
         torch.set_num_threads(1)  # the model thread shares the CPU with the pose stage, which must keep up
-        predictor = load_predictor(checkpoint, args.device)
     source = LiveSource(args.video, max_width=args.pose_width)
     print(f"live: {printable(args.video)} ({source.kind}, {source.width}x{source.height} at {source.fps:.1f} fps); "
           + ("Ctrl-C stops" if args.max_seconds is None else f"stopping after {args.max_seconds:g} s"), flush=True)

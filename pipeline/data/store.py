@@ -43,7 +43,7 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-from extract.fileio import atomic_json_dump, one_line, remove_stale_temps, require_file, temp_name
+from extract.fileio import atomic_json_dump, file_sha256, one_line, remove_stale_temps, require_file, temp_name
 
 VERSION = 2  # 1: no checksums, source fingerprint of size and mtime only (such stores are rebuilt)
 FORMAT = "pggcn-sample-store"  # in index.json: how a folder is recognised as one of our stores
@@ -222,7 +222,7 @@ class StoreWriter:
             self._write_columns(split)
             index = dict(format=FORMAT, version=VERSION, samples=len(self.columns["names"]), rows=self.rows,
                          fields={k: [np.dtype(FRAME_FIELDS[k]).str, list(s)] for k, s in self.shapes.items()},
-                         checksums={name: _file_sha256(self.tmp / name) for name in COLUMN_FILES},
+                         checksums={name: file_sha256(self.tmp / name) for name in COLUMN_FILES},
                          source=source, label_names=label_names)
             index["index_sha256"] = _index_digest(index)
             atomic_json_dump(index, self.tmp / "index.json")
@@ -260,11 +260,6 @@ class StoreWriter:
         for f in self.files.values():
             f.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
-
-
-def _file_sha256(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def write_store(records: Iterable[dict], split: dict[str, list[str]], target: str | Path,

@@ -9,7 +9,7 @@ has the one input `skeleton`.
 
 Everything inference needs besides the weights travels in the file's metadata_props, each a JSON value
 under a `pggcn.` key (class names, layout, persons, clip length, frame rate, input names and the test
-pipeline as config dicts), so the ONNX file alone reproduces the checkpoint's preprocessing: the predictor
+pipeline as config dicts, and the SHA-256 of the checkpoint it came from), so the ONNX file alone reproduces the checkpoint's preprocessing: the predictor
 rebuilds that pipeline with `pipeline.data.transforms.build_pipeline`, the same registry-scoped builder the
 checkpoint loader uses (a name in the file can only pick one of this project's transforms).
 
@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from extract.fileio import (atomic_path, check_output_file, check_regular_output, one_line,
+from extract.fileio import (atomic_path, check_output_file, check_regular_output, file_sha256, one_line,
                             refuse_overwriting_inputs, require_file)
 from models.layouts import get_layout
 
@@ -113,7 +113,7 @@ def _metadata(loaded, input_names: list[str]) -> dict[str, Any]:
                 num_person=_num_person(cfg), clip_len=_clip_len(cfg), resample_fps=_resample_fps(cfg),
                 video_window=video_window(loaded.meta.get("config") or {}),
                 test_pipeline=plain(cfg), input_names=list(input_names), output_name=OUTPUT_NAME,
-                checkpoint=Path(loaded.path).name)
+                checkpoint=Path(loaded.path).name, checkpoint_sha256=file_sha256(loaded.path))
 
 
 def _with_metadata(model_bytes: bytes, meta: dict[str, Any]) -> bytes:

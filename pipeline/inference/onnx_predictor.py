@@ -24,12 +24,13 @@ from pipeline.inference.predictor import InferenceError, PredictorBase
 
 # The file format, read here and written by `pipeline.inference.onnx_export`: metadata_props keys (with META_PREFIX),
 # each value JSON. All of META_KEYS are required; OPTIONAL_KEYS may be absent (files exported before them); the file
-# also names its source checkpoint (`pggcn.checkpoint`, for people only).
+# also names its source checkpoint (`pggcn.checkpoint`, for people only); `checkpoint_sha256`, that checkpoint's
+# content digest, is what lets inference run a checkpoint's ONNX twin in its place (`pipeline.inference.runtime`).
 FORMAT_VERSION = 1
 OUTPUT_NAME = "logits"
 META_KEYS = ("format", "class_names", "layout", "num_person", "clip_len", "resample_fps", "test_pipeline",
              "input_names", "output_name")
-OPTIONAL_KEYS = ("video_window",)
+OPTIONAL_KEYS = ("video_window", "checkpoint_sha256")
 META_PREFIX = "pggcn."
 
 
@@ -37,10 +38,13 @@ META_PREFIX = "pggcn."
 class OnnxPredictor(PredictorBase):
     """An onnxruntime session with what inference needs from the file's metadata."""
 
+    runtime = "onnxruntime"  # what runs it (video results name it)
+
     session: Any = None  # onnxruntime.InferenceSession
     path: Path | None = None
     input_names: list[str] = field(default_factory=lambda: ["skeleton", "pose"])
     output_name: str = "logits"
+    source_sha256: str | None = None  # the SHA-256 of the checkpoint it was exported from (None: older export)
 
     @property
     def uses_pose(self) -> bool:
@@ -93,7 +97,8 @@ def load_onnx_predictor(path: str | Path) -> OnnxPredictor:
     return OnnxPredictor(session=session, class_names=meta["class_names"], layout=meta["layout"],
                          pipeline=pipeline, num_person=meta["num_person"], clip_len=meta["clip_len"],
                          resample_fps=meta["resample_fps"], window=meta["video_window"], path=path,
-                         input_names=meta["input_names"], output_name=meta["output_name"])
+                         input_names=meta["input_names"], output_name=meta["output_name"],
+                         source_sha256=meta["checkpoint_sha256"])
 
 
 def _read_metadata(props: dict[str, str]) -> dict[str, Any]:
@@ -116,6 +121,10 @@ def _read_metadata(props: dict[str, str]) -> dict[str, Any]:
     w = meta["video_window"]
     if w is not None and (isinstance(w, bool) or not isinstance(w, int) or not 0 < w <= 100_000):
         raise ValueError(f"its metadata video_window must be a positive integer or null, got {w!r}")
+    digest = meta["checkpoint_sha256"]
+    if digest is not None and not (isinstance(digest, str) and len(digest) == 64
+                                   and all(c in "0123456789abcdef" for c in digest)):
+        raise ValueError("its metadata checkpoint_sha256 must be 64 lowercase hex digits or null")
     if meta["format"] != FORMAT_VERSION:
         raise ValueError(f"export format {meta['format']!r}; this version reads format {FORMAT_VERSION}")
     if not isinstance(meta["class_names"], list):

@@ -69,6 +69,8 @@ class PredictorBase:
 class Predictor(PredictorBase):
     """A checkpoint's model (PyTorch) with what inference needs from its metadata."""
 
+    runtime = "torch"  # what runs it (video results name it)
+
     model: Any = None
     device: str = "cpu"
     checkpoint: Path | None = None
@@ -164,12 +166,15 @@ def _positive(value, name: str, where: str = "test pipeline's") -> int:
 
 
 class ModelProcess:
-    """`load_predictor` in a child process, started before the pose stage and used after it.
+    """The model, loaded in a child process started before the pose stage and used after it.
 
     Importing torch and building the model take about 3 s of CPU here, as long as a short clip's whole
     budget. In a thread they would fight the pose stage for the GIL (measured: the landmarkers' start-up
-    went from 1.7 s to 5 s); a child process overlaps them on the other core for real. The child answers
-    on a pipe: ('ready', info) or ('error', one line) after loading, then ('probs', array) per batch.
+    went from 1.7 s to 5 s); a child process overlaps them on the other core for real. With a checkpoint's
+    ONNX twin (`pipeline.inference.runtime`, `backend` 'auto' or 'onnx') the child loads onnxruntime instead,
+    about 0.8 s of CPU, which fits in the landmarkers' start-up while the other core is idle. The child
+    answers on a pipe: ('ready', info) or ('error', one line) after loading, then ('probs', array) per batch;
+    `info` also says what runs (`runtime`, `model_file`) and why a twin was passed over (`note`).
 
     The child runs at a lower CPU priority (nice +NICE): its model is needed only after the pose stage, so
     where both want a core the landmarkers' start-up goes first, and the model loads in what they leave.
@@ -177,13 +182,13 @@ class ModelProcess:
 
     NICE = 10
 
-    def __init__(self, checkpoint: str | Path, device: str = "cpu"):
+    def __init__(self, checkpoint: str | Path, device: str = "cpu", backend: str = "torch"):
         import multiprocessing as mp
 
         ctx = mp.get_context("spawn")  # a clean interpreter: the parent may already run threads
         self.checkpoint = Path(checkpoint)
         self._conn, child = ctx.Pipe()
-        self._proc = ctx.Process(target=_serve_model, args=(child, str(checkpoint), device), daemon=True,
+        self._proc = ctx.Process(target=_serve_model, args=(child, str(checkpoint), device, backend), daemon=True,
                                  name="pggcn-model")
         self._proc.start()
         child.close()
@@ -231,8 +236,10 @@ class ModelProcess:
         self._conn.close()
 
 
-def _serve_model(conn, checkpoint: str, device: str) -> None:
+def _serve_model(conn, checkpoint: str, device: str, backend: str = "torch") -> None:
     import os
+
+    from pipeline.inference.runtime import open_model
 
     try:
         try:
@@ -240,7 +247,7 @@ def _serve_model(conn, checkpoint: str, device: str) -> None:
         except (AttributeError, OSError):  # not on this platform, or not allowed: run at normal priority
             pass
         try:
-            pred = load_predictor(checkpoint, device)
+            pred, choice = open_model(checkpoint, backend, device)
         except InferenceError as e:
             conn.send(("error", str(e)))
             return
@@ -249,7 +256,8 @@ def _serve_model(conn, checkpoint: str, device: str) -> None:
             return
         conn.send(("ready", dict(class_names=pred.class_names, layout=pred.layout, num_person=pred.num_person,
                                  clip_len=pred.clip_len, num_classes=pred.num_classes,
-                                 resample_fps=pred.resample_fps, window=pred.window)))
+                                 resample_fps=pred.resample_fps, window=pred.window, runtime=choice.runtime,
+                                 model_file=str(choice.path), note=choice.note)))
         while True:
             try:
                 records = conn.recv()

@@ -27,6 +27,7 @@ class InferenceResult:
     frame_labels: list[str | None] = field(default_factory=list)
     person_window_probs: np.ndarray | None = None  # (persons, W, num_classes), NaN where a person has no window
     segments: list[dict] = field(default_factory=list)  # [{person, start_s, end_s, label, score}], pipeline/timeline
+    model: dict = field(default_factory=dict)  # what ran the model: {file, runtime ('torch' / 'onnxruntime')}
 
     def top(self, probs: np.ndarray, k: int) -> list[dict]:
         order = np.argsort(-probs, kind="stable")[:k]
@@ -53,7 +54,7 @@ class InferenceResult:
             video=self.video, frames=self.frames, fps=round(float(self.fps), 3), width=self.width,
             height=self.height, persons=persons,
             predictions=self.top(self.probs, topk) if self.probs is not None else [],
-            windows=windows, segments=self.segments,
+            windows=windows, segments=self.segments, model=dict(self.model),
             timings={k: round(float(v), 3) for k, v in self.timings.items()},
         )
 
@@ -79,6 +80,7 @@ def summary_text(result: InferenceResult, topk: int = 5) -> str:
     if result.segments:
         lines.append("who does what when (smoothed):")
         lines.append(segments_table(result.segments))
+    runtime = f"; model on {result.model['runtime']}" if result.model.get("runtime") else ""
     lines.append(f"pose {t.get('pose_fps', 0):.1f} frames/s; whole run {t.get('total_s', 0):.1f} s "
-                 f"({t.get('frames_per_s', 0):.1f} frames/s, start-up {t.get('startup_s', 0):.1f} s)")
+                 f"({t.get('frames_per_s', 0):.1f} frames/s, start-up {t.get('startup_s', 0):.1f} s{runtime})")
     return "\n".join(lines)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -43,11 +44,14 @@ def infer_video(video: str | Path, predictor: Predictor | None = None, checkpoin
                 device: str = "cpu", window: int | None = None, stride: int | None = None,
                 overlay: str | Path | None = None, progress: bool = True, workers: int | None = None,
                 pose_width: int = MAX_POSE_WIDTH, pose_every: int | None = None,
-                started: float | None = None) -> InferenceResult:
+                started: float | None = None, backend: str = "auto",
+                on_note: Callable[[str], None] | None = None) -> InferenceResult:
     """The whole run on one video. `started` is when the command began (start-up counts in the timings).
 
     Without a ready `predictor` the checkpoint is loaded in a child process (`ModelProcess`) while the
-    pose stage runs; a bad checkpoint still stops the run within a few frames. `pose_every` runs the
+    pose stage runs, on the runtime `backend` picks (`pipeline.inference.runtime`: by default the
+    checkpoint's verified ONNX twin where there is one); `on_note(line)` hears why a twin was passed over.
+    A bad checkpoint still stops the run within a few frames. `pose_every` runs the
     landmarker on every n-th frame only (default: `auto_pose_every(fps)`), the rest are interpolated.
     """
     t0 = started if started is not None else time.perf_counter()
@@ -63,16 +67,16 @@ def infer_video(video: str | Path, predictor: Predictor | None = None, checkpoin
     path = Path(checkpoint) if checkpoint is not None else DEFAULT_CHECKPOINT
     if not path.is_file():
         raise InferenceError(how_to_get_checkpoint(path))
-    remote = ModelProcess(path, device)
+    remote = ModelProcess(path, device, backend)
     try:
         return _run(video, info, remote, remote, t0, window, stride, overlay, progress, workers, pose_width,
-                    pose_every)
+                    pose_every, on_note)
     finally:
         remote.close()
 
 
 def _run(video: Path, info: dict, predictor, remote: ModelProcess | None, t0: float, window, stride, overlay,
-         progress: bool, workers, pose_width: int, pose_every) -> InferenceResult:
+         progress: bool, workers, pose_width: int, pose_every, on_note=None) -> InferenceResult:
     timings: dict[str, float] = {}
 
     def started_pose() -> None:
@@ -106,9 +110,12 @@ def _run(video: Path, info: dict, predictor, remote: ModelProcess | None, t0: fl
         t_wait = time.perf_counter()
         remote.wait()
         timings["model_wait_s"] = time.perf_counter() - t_wait
+        if remote.note and on_note is not None:
+            on_note(remote.note)
     t_model = time.perf_counter()
     result = label_people(video, poses, info["fps"], predictor, window, stride)
     timings["model_s"] = time.perf_counter() - t_model
+    result.model = model_info(predictor)
     result.timings = timings
     if overlay is not None:
         t_ov = time.perf_counter()
@@ -124,6 +131,14 @@ def _run(video: Path, info: dict, predictor, remote: ModelProcess | None, t0: fl
     timings["total_s"] = time.perf_counter() - t0
     timings["frames_per_s"] = poses.frames / max(timings["total_s"], 1e-9)
     return result
+
+
+def model_info(predictor) -> dict:
+    """{file, runtime} of what labelled the clip (a child process's, or a predictor loaded here)."""
+    if isinstance(predictor, ModelProcess):
+        return dict(file=predictor.model_file, runtime=predictor.runtime)
+    path = getattr(predictor, "path", None) or getattr(predictor, "checkpoint", None)
+    return dict(file=str(path) if path is not None else None, runtime=getattr(predictor, "runtime", None))
 
 
 def label_people(video: Path, poses, fps: float, predictor, window: int | None = None,

@@ -258,20 +258,26 @@ def test_example_inputs_have_the_pipeline_shape():
 
 
 def test_infer_video_with_the_onnx_backend_gives_the_torch_labels(nwucla_onnx, tmp_path):
-    """The same clip through `infer_video.py --backend onnx` and the torch default: the same labels and
-    scores (the pose stage is deterministic, the models agree within 1e-4)."""
+    """The same clip through `infer_video.py --backend onnx` (a fresh export), `--backend torch` and the
+    default (`auto`: the shipped checkpoint's ONNX twin): the same labels and scores (the pose stage is
+    deterministic, the models agree within 1e-4), and the JSON names what ran."""
     import json
     import subprocess
     import sys
 
     clip = ROOT / "tests/assets/videos/ntu_hug_1920x1080.avi"
     out = {}
-    for backend, extra in (("torch", []), ("onnx", ["--checkpoint", str(nwucla_onnx)])):
+    for backend, extra in (("torch", []), ("onnx", ["--checkpoint", str(nwucla_onnx)]), ("auto", [])):
         proc = subprocess.run([sys.executable, str(ROOT / "tools/infer_video.py"), str(clip), "--quiet", "--backend",
                                backend, "--json", str(tmp_path / f"{backend}.json"), *extra], cwd=ROOT,
                               capture_output=True, text=True, timeout=300)
         assert proc.returncode == 0, proc.stderr
+        assert "note:" not in proc.stderr
         out[backend] = json.loads((tmp_path / f"{backend}.json").read_text())
-    for a, b in zip(out["torch"]["predictions"], out["onnx"]["predictions"]):
-        assert a["label"] == b["label"] and abs(a["score"] - b["score"]) < 1e-4
-    assert [p["id"] for p in out["torch"]["persons"]] == [p["id"] for p in out["onnx"]["persons"]]
+    assert out["torch"]["model"] == dict(file=str(NWUCLA), runtime="torch")
+    assert out["onnx"]["model"] == dict(file=str(nwucla_onnx), runtime="onnxruntime")
+    assert out["auto"]["model"] == dict(file=str(NWUCLA.with_suffix(".onnx")), runtime="onnxruntime")
+    for other in ("onnx", "auto"):
+        for a, b in zip(out["torch"]["predictions"], out[other]["predictions"], strict=True):
+            assert a["label"] == b["label"] and abs(a["score"] - b["score"]) < 1e-4
+        assert [p["id"] for p in out["torch"]["persons"]] == [p["id"] for p in out[other]["persons"]]
