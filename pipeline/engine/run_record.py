@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from extract.fileio import atomic_json_dump, printable
+from extract.fileio import atomic_json_dump, file_sha256, printable
 
 RECORD = "run.json"
 # Config keys a resumed run may change: how fast it goes (workers, test batch), where files are named from
@@ -37,8 +37,7 @@ def file_digest(path: str | os.PathLike) -> dict[str, Any]:
     st = path.stat()
     key = (str(path), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
     if key not in _DIGESTS:
-        with open(path, "rb") as f:
-            _DIGESTS[key] = hashlib.file_digest(f, "sha256").hexdigest()
+        _DIGESTS[key] = file_sha256(path)
     return dict(path=str(path), sha256=_DIGESTS[key])
 
 

@@ -28,8 +28,9 @@ from extract.fileio import one_line
 from extract.overlay import write_overlay
 
 # the names tools/infer_video.py and the tests use come from here, whichever module holds them
-from pipeline.inference.predictor import (DEFAULT_CHECKPOINT, DEFAULT_CONFIG, InferenceError, ModelProcess,  # noqa: F401
+from pipeline.inference.predictor import (DEFAULT_CHECKPOINT, DEFAULT_CONFIG, InferenceError,  # noqa: F401
                         Predictor, how_to_get_checkpoint, load_predictor)
+from pipeline.inference.runtime import ModelProcess
 from pipeline.inference.timeline import frame_probs, segments
 from pipeline.data.video_records import build_record, map_tracks
 from pipeline.inference.result import InferenceResult, summary_text  # noqa: F401
