@@ -54,8 +54,17 @@ def _started_from(run: Path) -> str | None:
         return None
 
 
+def _made_from(run: Path) -> str | None:
+    """The SHA-256 of the annotation file a run (finished or stopped) was trained on (its run record), else None."""
+    try:
+        return (json.loads((run / "run.json").read_text()).get("ann_file") or {}).get("sha256")
+    except (OSError, ValueError):
+        return None
+
+
 def main() -> None:
     from extract.fileio import atomic_pickle_dump, safe_pickle_load
+    from pipeline.datasets.videos import TRACKING
     from pipeline.engine.run_record import file_digest
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -67,11 +76,19 @@ def main() -> None:
     folder = labels_csv(a.root, work / "clips")
     out = work / "extracted"
     t = time.perf_counter()
-    if not (out / "annotations.pkl").exists():
-        subprocess.run([sys.executable, "tools/extract_dataset.py", "--dataset", "videos", "--data-root", str(folder),
-                        "--out", str(out), "--workers", "1"], cwd=ROOT)
+    # always through the extraction itself: it reuses what was made the same way (its `tracking` record) and
+    # makes again what was not, so a tracker change never leaves the bench scoring old records
+    subprocess.run([sys.executable, "tools/extract_dataset.py", "--dataset", "videos", "--data-root", str(folder),
+                    "--out", str(out), "--workers", "1"], cwd=ROOT)  # a clip that fails is named by it, not fatal
     extract_min = (time.perf_counter() - t) / 60
+    try:
+        tracked = json.loads((out / "annotations.json").read_text()).get("tracking")
+    except (OSError, ValueError):
+        tracked = None
+    if tracked != TRACKING:
+        sys.exit(f"{out}: its annotations.pkl was not made by this extraction (tracked {tracked}, not {TRACKING})")
     data = safe_pickle_load(out / "annotations.pkl")
+    source_sha = file_digest(out / "annotations.pkl")["sha256"]
     subjects = sorted({r["frame_dir"].split("/")[0] for r in data["annotations"]})
     figures: dict = dict(clips=len(data["annotations"]), subjects=len(subjects), classes=data["label_names"],
                          extract_min=round(extract_min, 1))
@@ -84,17 +101,23 @@ def main() -> None:
                          val=[n for n in names if n.startswith(subject + "/")])
             fold = work / f"fold_{subject.replace(' ', '')}"
             ann = fold / "annotations.pkl"
-            if not ann.exists():
+            made_from = fold / "source.sha256"  # the extraction this fold's annotations were cut from
+            stale = not ann.exists() or not made_from.exists() or made_from.read_text().strip() != source_sha
+            if stale:
                 atomic_pickle_dump(dict(split=split, annotations=data["annotations"],
                                         label_names=data["label_names"]), ann)
+                made_from.write_text(source_sha + "\n")
             run = fold / mode
             t = time.perf_counter()
             cmd = [sys.executable, "tools/train.py", CONFIG, "--ann-file", str(ann), "--work-dir", str(run)]
             if mode == "finetune":
                 cmd += ["--load-from", DEFAULT_MODEL]
-            if mode == "finetune" and (run / "done").exists() and _started_from(run) != default_sha:
-                cmd.append("--restart")  # fine-tuned from another default model: moved aside, made again
-                (run / "done").unlink()
+            restart = ((run / "done").exists() or (run / "run.json").exists()) and (  # finished or stopped
+                _made_from(run) != file_digest(ann)["sha256"]  # trained on other records: made again
+                or (mode == "finetune" and _started_from(run) != default_sha))  # or from another default model
+            if restart:
+                cmd.append("--restart")  # the old run is moved aside, not lost
+                (run / "done").unlink(missing_ok=True)
             if not (run / "done").exists():
                 subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
                 (run / "done").write_text(f"{(time.perf_counter() - t) / 60:.2f}\n")

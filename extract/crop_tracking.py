@@ -17,8 +17,8 @@ in a crop of their own, and that is what this module does with the same offline 
   half overlap), so a person too small for a full-frame pass is found within a few frames; while the scene
   is calm (everyone followed seen clearly in the last frame, nobody new or lost lately; after one sweep of
   all tiles) it looks only every CALM_EVERY-th frame, and while someone confirmed stays lost with nothing
-  else changing, every LOST_EVERY-th (their own follower keeps looking for them; see `_region`; these calm
-  cadences count frames 1/15 s apart, whatever the frame step: `discovery_step`); a pose that is
+  else changing, every LOST_EVERY-th (their own follower keeps looking for them; see `_region`; offline these
+  calm cadences count steps of 1/15 s whatever the frame step, `discovery_step`; live, processed frames); a pose that is
   already followed is ignored, one much more visible than a follower's pose over it corrects that follower's
   drift, one where a person was recently lost revives that person's id, any other starts a new person;
 - two followers that end on the same person (the same keypoints, mirrored or not): the older keeps it, and
@@ -101,15 +101,15 @@ TILE_SCALES = (1.0, 0.6)  # discovery tiles: sides as a share of the frame's sho
 MIN_FOLLOW_RATIO = 0.8  # a follower's pose less visible than this share of a fresh detection's there: drifting
 DOUBLE_DISTANCE, DOUBLE_IOU = 0.3, 0.6  # two followers on one person, one drifting (see _merge_doubles)
 SAME_PERSON = 0.1  # keypoint distance (in box diagonals) under which two poses are one person (hugging: 0.14)
-CALM_EVERY = 4  # while the scene is calm, discovery looks every this many processed frames (else every one)
-CALM_AFTER = 4  # processed frames after someone was confirmed, revived or lost before the scene can be calm
-LOST_EVERY = 2  # while someone confirmed stays lost and nothing else changes, discovery looks this often
+CALM_EVERY = 4  # while the scene is calm, discovery looks every this many steps (else every frame; steps: LOOK_MS)
+CALM_AFTER = 4  # steps after someone was confirmed, revived or lost before the scene can be calm
+LOST_EVERY = 2  # while someone confirmed stays lost and nothing else changes, discovery looks every this many steps
 CONFIRM = 2  # frames a newly found person must be seen in before they are confirmed (see `_followed`)
 PROBATION_LOST = 1  # frames in a row someone not yet confirmed is still followed while unseen (see `_followed`; 2: more
 # passes, the same coverage; 0: loses arm wrestling's black shirt)
-LOOK_MS = 1000.0 / 15  # the calm cadences above count frames this far apart (inference's: every 2nd of 30 fps)
-LOST_FOLLOW_AFTER = 3  # frames someone confirmed may stay unseen with their follower looking every frame ...
-LOST_FOLLOW_EVERY = 2  # ... after which it looks every this many frames (both counted as LOOK_MS apart)
+LOOK_MS = 1000.0 / 15  # one step of the cadences above and below: a frame this far apart (every 2nd of 30 fps)
+LOST_FOLLOW_AFTER = 3  # steps someone confirmed may stay unseen with their follower looking every frame ...
+LOST_FOLLOW_EVERY = 2  # ... after which it looks every this many steps
 CLEAR = 0.5  # body-joint visibility of a pose that is clearly a person (not a false pose on the furniture)
 
 
@@ -314,9 +314,10 @@ class CropPoseTracker:
     def _follows_now(self, person: "_Person") -> bool:
         """Whether the person's follower looks this frame: every frame, except for someone confirmed who has
         been unseen for more than LOST_FOLLOW_AFTER frames, whose follower then looks every LOST_FOLLOW_EVERY-th
-        (discovery also looks for them, and revives their id when it finds them). Measured on the videos
-        extraction's frames, where 3 in 4 of a lost person's follower passes found nobody (the arm-wrestling
-        clip: 146 of 199): see the module notes."""
+        (discovery, every LOST_EVERY-th frame by then, also looks for them and revives their id when it finds
+        them; with look_step 1 the two mostly look on the same frames: putting them on alternate frames is not
+        measured yet). Measured on the videos extraction's frames, where 3 in 4 of a lost person's follower
+        passes found nobody (the arm-wrestling clip: 146 of 199): see the module notes."""
         after = LOST_FOLLOW_AFTER * self.look_step
         return person.lost <= after or (person.lost - after) % (LOST_FOLLOW_EVERY * self.look_step) == 0
 
@@ -473,7 +474,9 @@ def discovery_step(frame_ms: float) -> int:
     Why: discovery's calm and lost cadences (CALM_EVERY, LOST_EVERY, CALM_AFTER) and a lost person's follower
     (LOST_FOLLOW_AFTER, LOST_FOLLOW_EVERY) were tuned on inference's frames, every 2nd of a 25-30 fps video. The
     video-folder extraction tracks every frame; counted in its frames they ran twice as fast per second of
-    video there, for people who had moved half as far. Counted in time they hold whatever the frame step.
+    video there, for people who had moved half as far. Counted in time they hold whatever the frame step (for
+    inference too: a 60 fps video, or `--pose-every 1`, gets step 2; live mode keeps 1). What stays counted in
+    processed frames: CONFIRM, PROBATION_LOST and max_lost (on every frame a lost id is kept half as long).
     Discovery while people come and go, and its first sweep of the tiles, stay at every frame: looking every
     2nd there too was tried, and lost people were found later (the arm-wrestling clip over four flipped and
     shifted copies: its two people followed in 41.9 / 33.4 % of the frames instead of 47.0 / 40.9 %, the hug's

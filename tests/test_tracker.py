@@ -257,6 +257,36 @@ def test_a_follower_looks_less_often_for_someone_long_lost():
         assert 1 < every < 16 - after  # so it does skip frames
 
 
+def test_a_skipped_follower_costs_no_pass_and_its_person_stays_lost():
+    """Through `update`: someone confirmed who is nowhere to be seen keeps their id, their follower runs on the
+    frames `_follows_now` names (lost 0-3, then every 2nd), and each frame without a look counts as unseen."""
+    from extract.crop_tracking import CONFIRM, CropPoseTracker, _Person, _Pose
+
+    class Counting:  # a follower that never finds anyone
+        calls = 0
+
+        def detect(self, frame, timestamp_ms):
+            self.calls += 1
+            return PoseFrame.empty()
+
+        def close(self):
+            pass
+
+    keypoints = np.stack(np.meshgrid(np.linspace(100, 160, 11), np.linspace(40, 200, 3)), -1).reshape(-1, 2)[:33]
+    pose = _Pose(keypoints.astype(np.float32), np.ones(NUM_LANDMARKS, np.float32),
+                 np.zeros((NUM_LANDMARKS, 3), np.float32))
+    follower = Counting()
+    with CropPoseTracker(threads=1) as tracker:
+        tracker._people.append(_Person(0, pose, seen=CONFIRM + 5, landmarker=follower))
+        tracker._next_id = 1
+        black = np.zeros((240, 320, 3), np.uint8)  # discovery finds nobody either
+        for i in range(10):
+            poses, ids = tracker.update(black, i * 66)
+            assert len(ids) == 0
+        assert [p.lost for p in tracker._people] == [10]  # still theirs: max_lost is 15
+        assert follower.calls == 7  # lost 0, 1, 2, 3, 5, 7, 9
+
+
 def test_the_floor_landmarker_sees_the_frames_inference_gives_the_tracker():
     """bench/floor_landmarker.py: the whole-frame landmarker alone on every 2nd frame of a 30 fps clip, one
     line of JSON."""

@@ -379,7 +379,9 @@ def merged_names(out: Path, made_by: dict | None = None, name: str = NAME) -> se
     if not (out / f"{name}.pkl").exists():
         return set()
     for key, want in (made_by or {}).items():
-        if key in ("dataset", "pose", "tracking") and manifest.get(key) not in (want, None):
+        have = manifest.get(key)
+        # tracking settings must match exactly: a manifest without them was made by an older tracker
+        if (key == "tracking" and have != want) or (key in ("dataset", "pose") and have not in (want, None)):
             return set()
     return set(manifest.get("names") or ())
 

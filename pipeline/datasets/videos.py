@@ -41,9 +41,9 @@ LAYOUT = "ntu25"
 MAX_PERSONS = 2
 MIN_FRAMES = 8  # a clip with fewer frames (after decoding) is too short to learn an action from
 # How clips are tracked: recorded in every record and in the manifest, and a part or a merged file made
-# otherwise is made again (a record without it was made with these settings, before they were recorded).
-# `crop_tracker` is the crop tracker's revision, raised when it follows people differently on the same frames
-# (2, issue #24: its calm cadences counted in time, so it looks half as often on every frame as before)
+# otherwise, or without the record (made by an older tracker), is made again. `crop_tracker` is the crop
+# tracker's revision, raised when it follows people differently on the same frames (2, issue #24: its calm
+# cadences counted in time, and a long-lost person's follower looking every 2nd frame)
 TRACKING = dict(every=1, max_width=960, crop_tracker=2)
 
 
@@ -262,7 +262,7 @@ class VideoSource(SampleSource):
         return dict(label_names=self.names)
 
     def part_ok(self, rec: dict) -> bool:
-        return rec.get("tracking", TRACKING) == TRACKING
+        return rec.get("tracking") == TRACKING
 
     def made_by(self) -> dict:
         return dict(super().made_by(), tracking=TRACKING)

@@ -136,19 +136,22 @@ def test_the_shipped_fall_model_calls_a_held_out_fall_clip_a_fall(capsys, tmp_pa
 
 
 def test_records_made_with_other_tracking_settings_are_made_again(tmp_path):
-    """A part or merged file tracked otherwise (e.g. every 2nd frame) is not reused for this extraction."""
+    """A part or merged file tracked otherwise (e.g. every 2nd frame, or by an older tracker, which did not record
+    its revision) is not reused for this extraction."""
     from pipeline.datasets.runner import merged_names
     from pipeline.datasets.videos import TRACKING, VideoExtractConfig, VideoSource
 
     (tmp_path / "clips" / "a").mkdir(parents=True)
     source = VideoSource(VideoExtractConfig(data_root=tmp_path / "clips", out=tmp_path / "out"))
     assert source.part_ok(dict(tracking=dict(TRACKING)))
-    assert source.part_ok(dict())  # made before the settings were recorded: with these very settings
+    assert not source.part_ok(dict())  # made before the tracker's revision was recorded: by an older tracker
+    assert not source.part_ok(dict(tracking=dict(every=1, max_width=960)))  # crop tracker revision 1
     assert not source.part_ok(dict(tracking=dict(TRACKING, every=2)))
     assert source.made_by()["tracking"] == TRACKING
     out = tmp_path / "out"
     out.mkdir()
     (out / "annotations.pkl").write_bytes(b"x")
-    for tracking, reused in ((TRACKING, True), (dict(TRACKING, every=2), False)):
-        (out / "annotations.json").write_text(json.dumps(dict(dataset="videos", tracking=tracking, names=["a/x"])))
+    for tracking, reused in ((TRACKING, True), (dict(TRACKING, every=2), False), (None, False)):
+        manifest = dict(dataset="videos", names=["a/x"], **({"tracking": tracking} if tracking else {}))
+        (out / "annotations.json").write_text(json.dumps(manifest))
         assert merged_names(out, source.made_by()) == ({"a/x"} if reused else set())
