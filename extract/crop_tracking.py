@@ -10,15 +10,13 @@ in a crop of their own, and that is what this module does with the same offline 
 - follow: every known person has their own VIDEO-mode landmarker run on a square crop around where that
   person was last seen (1.5x their whole-body box), so a person next to or in front of another one stays the
   subject of their own crop; the crop stays still while nobody else is in it (see `_crop_for`); someone
-  found once and not seen again (a false pose) is followed for PROBATION_LOST frames only (see `_followed`),
-  and someone confirmed who stays unseen, every LOST_FOLLOW_EVERY-th frame after LOST_FOLLOW_AFTER (`_follows_now`);
+  found once and not seen again (a false pose) is followed for PROBATION_LOST frames only (see `_followed`);
 - discover: one discovery landmarker (IMAGE mode) looks at one region per frame: every other time the
   whole frame, in between the next of a grid of overlapping square tiles (the short side and 0.6 of it,
   half overlap), so a person too small for a full-frame pass is found within a few frames; while the scene
   is calm (everyone followed seen clearly in the last frame, nobody new or lost lately; after one sweep of
   all tiles) it looks only every CALM_EVERY-th frame, and while someone confirmed stays lost with nothing
-  else changing, every LOST_EVERY-th (their own follower keeps looking for them; see `_region`; offline these
-  calm cadences count steps of 1/15 s whatever the frame step, `discovery_step`; live, processed frames); a pose that is
+  else changing, every LOST_EVERY-th (their own follower keeps looking for them; see `_region`); a pose that is
   already followed is ignored, one much more visible than a follower's pose over it corrects that follower's
   drift, one where a person was recently lost revives that person's id, any other starts a new person;
 - two followers that end on the same person (the same keypoints, mirrored or not): the older keeps it, and
@@ -63,23 +61,16 @@ Kept (2026-12-03): someone not yet confirmed followed for 1 unseen frame instead
 switches on every ground-truth clip and on GMDCSA24 (0.906), passes per frame hug 2.81 -> 2.75, arm wrestling
 3.21 -> 3.16, GMDCSA24 1.75 -> 1.70.
 
-Kept (2026-12-03, later): the calm cadences counted in time (`discovery_step`; the video-folder extraction tracks
-every frame, and counted in its frames discovery calmed down twice as fast per second there as in inference)
-and a long-lost person's follower looking every 2nd frame (`_follows_now`). Measured on extraction's frames
-(every frame; the arm-wrestling clip and the hug over four copies each, flipped and shifted by a frame, as one
-clip is too chaotic to tell changes apart): arm wrestling 2.73 -> 2.14 passes per frame, its two people followed
-in 47.0 / 40.9 -> 41.2 / 42.2 % of the frames; the hug 3.02 -> 2.72, its people 77.6 / 100 % (unchanged);
-GMDCSA24 1.64 -> 1.57, main track 88.4 -> 89.3 %, 3.78 -> 3.52 tracks per clip; people walking in one by one
-1.55 -> 1.44, the same six long tracks. Inference's frames (every 2nd) change only by the follower's rule:
-GMDCSA24 1.70 -> 1.63 passes per frame, main track 90.6 -> 90.2 %; the hug and the 3-person clip unchanged
-(arm wrestling's people 37.0 / 36.1 -> 49.1 / 33.9 %).
-Tried and dropped with it: discovery every 2nd frame while people come and go too (arm wrestling 1.82 passes
-per frame, but its people 41.9 / 33.4 %, the hug's grey shirt 63.6 %); discovery every 2nd frame after 4 looks
-in a row that found nobody (arm wrestling 1.91 passes per frame and 50.3 / 44.3 %, but GMDCSA24's main track
-88.3 % on inference's frames, under the 89 % floor: a person lying after a fall is found later). Reusing a
-clip's landmarkers for the next clip (5 are made per clip, 0.13-0.18 s each) was also measured: even after a
-blank frame, the VIDEO-mode landmarker's visibilities and world landmarks differ from a fresh one's (by up to
-0.84), so a clip's record would depend on the clip before it.
+Tried and dropped (2026-12-03, afternoon), for the video-folder extraction, which tracks every frame: the calm
+cadences counted in time rather than frames (in its frames discovery calms down twice as fast per second as in
+inference), with a long-lost person's follower looking every 2nd frame after 3 unseen ones (3 in 4 of those
+passes found nobody on the arm-wrestling clip). Judged over four copies of the arm-wrestling clip and of the
+hug (flipped, shifted by a frame: one clip is too chaotic to tell changes apart) and GMDCSA24's 23 clips, on
+every frame: passes per frame arm wrestling 2.73 -> 2.14, hug 3.02 -> 2.72, GMDCSA24 1.64 -> 1.57, coverage the
+same or better (GMDCSA24 main track 88.4 -> 89.3 %). But `make bench-extract`'s videos path only went 0.70x ->
+0.71x (2.99 -> 2.76 passes on the one clip it times), and `make bench-gmdcsa` from scratch fell from 22 to 19 of
+23 clips right against the code before, the same afternoon, on the same machine: not telling the two apart
+from noise on 23 clips, the records stay as they were.
 """
 from __future__ import annotations
 
@@ -101,15 +92,12 @@ TILE_SCALES = (1.0, 0.6)  # discovery tiles: sides as a share of the frame's sho
 MIN_FOLLOW_RATIO = 0.8  # a follower's pose less visible than this share of a fresh detection's there: drifting
 DOUBLE_DISTANCE, DOUBLE_IOU = 0.3, 0.6  # two followers on one person, one drifting (see _merge_doubles)
 SAME_PERSON = 0.1  # keypoint distance (in box diagonals) under which two poses are one person (hugging: 0.14)
-CALM_EVERY = 4  # while the scene is calm, discovery looks every this many steps (else every frame; steps: LOOK_MS)
-CALM_AFTER = 4  # steps after someone was confirmed, revived or lost before the scene can be calm
-LOST_EVERY = 2  # while someone confirmed stays lost and nothing else changes, discovery looks every this many steps
+CALM_EVERY = 4  # while the scene is calm, discovery looks every this many processed frames (else every one)
+CALM_AFTER = 4  # processed frames after someone was confirmed, revived or lost before the scene can be calm
+LOST_EVERY = 2  # while someone confirmed stays lost and nothing else changes, discovery looks this often
 CONFIRM = 2  # frames a newly found person must be seen in before they are confirmed (see `_followed`)
 PROBATION_LOST = 1  # frames in a row someone not yet confirmed is still followed while unseen (see `_followed`; 2: more
 # passes, the same coverage; 0: loses arm wrestling's black shirt)
-LOOK_MS = 1000.0 / 15  # one step of the cadences above and below: a frame this far apart (every 2nd of 30 fps)
-LOST_FOLLOW_AFTER = 3  # steps someone confirmed may stay unseen with their follower looking every frame ...
-LOST_FOLLOW_EVERY = 2  # ... after which it looks every this many steps
 CLEAR = 0.5  # body-joint visibility of a pose that is clearly a person (not a false pose on the furniture)
 
 
@@ -191,7 +179,6 @@ class CropPoseTracker:
     max_persons: int = 4
     max_lost: int = 15
     threads: int = 2
-    look_step: int = 1  # processed frames per step of the calm cadences (see `discovery_step`)
     tile_scales: tuple[float, ...] = TILE_SCALES
     landmarker_kw: dict = field(default_factory=dict)
 
@@ -253,8 +240,7 @@ class CropPoseTracker:
                 self._retire(person)
             elif person.landmarker is None:
                 person.landmarker = self._spare.pop() if self._spare else self._new_follower()
-        jobs = [self._pool.submit(self._follow, p, frame, crop, timestamp_ms)
-                if p.landmarker is not None and self._follows_now(p) else None
+        jobs = [self._pool.submit(self._follow, p, frame, crop, timestamp_ms) if p.landmarker is not None else None
                 for p, crop in zip(self._people, crops)]
         found = self._detect(self._discover, frame, region, timestamp_ms) if region is not None else []
         out = self._settle_followed(frame, crops, [job.result() if job else [] for job in jobs], timestamp_ms)
@@ -306,20 +292,10 @@ class CropPoseTracker:
         every = CALM_EVERY if calm else LOST_EVERY if self._settled() else 1
         if every == 1 or not swept:
             return self._next_region(skip_whole=calm and CALM_EVERY > 1)
-        if self._frames - self._last_look < every * self.look_step:
+        if self._frames - self._last_look < every:
             return None
         self._last_look = self._frames
         return self._next_region()
-
-    def _follows_now(self, person: "_Person") -> bool:
-        """Whether the person's follower looks this frame: every frame, except for someone confirmed who has
-        been unseen for more than LOST_FOLLOW_AFTER frames, whose follower then looks every LOST_FOLLOW_EVERY-th
-        (discovery, every LOST_EVERY-th frame by then, also looks for them and revives their id when it finds
-        them; with look_step 1 the two mostly look on the same frames: putting them on alternate frames is not
-        measured yet). Measured on the videos extraction's frames, where 3 in 4 of a lost person's follower
-        passes found nobody (the arm-wrestling clip: 146 of 199): see the module notes."""
-        after = LOST_FOLLOW_AFTER * self.look_step
-        return person.lost <= after or (person.lost - after) % (LOST_FOLLOW_EVERY * self.look_step) == 0
 
     def _calm(self) -> bool:
         """Someone is followed, everyone confirmed was seen in the last frame, clearly, and nobody was
@@ -332,8 +308,7 @@ class CropPoseTracker:
         """Someone is confirmed, and nobody was confirmed, revived or newly lost in the last CALM_AFTER frames.
         Calm (`_calm`) if everyone confirmed is also seen clearly; else someone stays lost or unclear, their own
         follower keeps looking for them, and discovery looks every LOST_EVERY-th frame."""
-        return any(p.seen > CONFIRM for p in self._people) and \
-            self._frames - self._last_change > CALM_AFTER * self.look_step
+        return any(p.seen > CONFIRM for p in self._people) and self._frames - self._last_change > CALM_AFTER
 
     def _next_region(self, skip_whole: bool = False) -> tuple[int, int, int, int]:
         """Where discovery looks when it looks: every other time the whole frame (most people are found there
@@ -468,23 +443,6 @@ def auto_pose_every(fps: float) -> int:
     return 2 if fps >= 20 else 1
 
 
-def discovery_step(frame_ms: float) -> int:
-    """How many processed frames make one step of the tracker's calm cadences: frames LOOK_MS apart make one each.
-
-    Why: discovery's calm and lost cadences (CALM_EVERY, LOST_EVERY, CALM_AFTER) and a lost person's follower
-    (LOST_FOLLOW_AFTER, LOST_FOLLOW_EVERY) were tuned on inference's frames, every 2nd of a 25-30 fps video. The
-    video-folder extraction tracks every frame; counted in its frames they ran twice as fast per second of
-    video there, for people who had moved half as far. Counted in time they hold whatever the frame step (for
-    inference too: a 60 fps video, or `--pose-every 1`, gets step 2; live mode keeps 1). What stays counted in
-    processed frames: CONFIRM, PROBATION_LOST and max_lost (on every frame a lost id is kept half as long).
-    Discovery while people come and go, and its first sweep of the tiles, stay at every frame: looking every
-    2nd there too was tried, and lost people were found later (the arm-wrestling clip over four flipped and
-    shifted copies: its two people followed in 41.9 / 33.4 % of the frames instead of 47.0 / 40.9 %, the hug's
-    grey shirt in 63.6 % instead of 77.6 %).
-    """
-    return max(1, int(round(LOOK_MS / frame_ms))) if frame_ms > 0 else 1
-
-
 def track_poses(frames: Iterable[np.ndarray], fps: float, full_size: tuple[int, int] | None = None,
                 on_frame: Callable[[], None] | None = None, every: int = 1, workers: int | None = None,
                 on_start: Callable[[], None] | None = None, max_persons: int = 4, min_seconds: float = 0.0,
@@ -505,8 +463,7 @@ def track_poses(frames: Iterable[np.ndarray], fps: float, full_size: tuple[int, 
     size: tuple[int, int] | None = None
     total = 0
     with prefetch(frames, depth=8) as decoded, CropPoseTracker(
-            max_persons=max_persons, threads=workers or default_workers(), look_step=discovery_step(step * every),
-            landmarker_kw=landmarker_kw) as tracker:
+            max_persons=max_persons, threads=workers or default_workers(), landmarker_kw=landmarker_kw) as tracker:
         if on_start is not None:
             on_start()
         for i, frame in enumerate(decoded):

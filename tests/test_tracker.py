@@ -225,68 +225,6 @@ def test_a_pose_never_confirmed_stops_costing_a_follower():
     assert _followed(_Person(1, pose, seen=CONFIRM + 1, lost=10))
 
 
-def test_discovery_calms_down_per_second_of_video_not_per_frame():
-    """The calm cadences count time (issue #24): the video-folder extraction tracks every frame, inference every
-    2nd, and discovery must not look twice as often per second of video there. On the one-person NTU clip, once
-    the scene is calm (before: 42 passes on every frame against 29 on every 2nd; now 33)."""
-    from extract.crop_tracking import discovery_step, track_poses
-
-    assert [discovery_step(1000 / fps * every) for fps, every in ((30, 2), (25, 2), (15, 1), (20, 1))] == [1] * 4
-    assert [discovery_step(1000 / fps * every) for fps, every in ((30, 1), (25, 1), (60, 2))] == [2] * 3
-    assert discovery_step(1000 / 60) == 4 and discovery_step(0) == 1
-    frames, fps, size = _frames(NTU_VIDEO, width=960)
-    every_frame = track_poses(frames, fps, full_size=size, every=1).calls
-    every_2nd = track_poses(frames, fps, full_size=size, every=2).calls
-    assert every_frame["frames"] == 103 and every_frame["follow"] <= 103
-    assert every_frame["discover"] <= 1.2 * every_2nd["discover"]
-
-
-def test_a_follower_looks_less_often_for_someone_long_lost():
-    """Someone confirmed and unseen keeps their follower for max_lost frames, but after LOST_FOLLOW_AFTER frames it
-    looks only every LOST_FOLLOW_EVERY-th (3 in 4 of those passes found nobody); counted in time (look_step)."""
-    from extract.crop_tracking import LOST_FOLLOW_AFTER, LOST_FOLLOW_EVERY, CropPoseTracker, _Person, _Pose
-
-    pose = _Pose(np.zeros((NUM_LANDMARKS, 2), np.float32), np.ones(NUM_LANDMARKS, np.float32),
-                 np.zeros((NUM_LANDMARKS, 3), np.float32))
-    tracker = CropPoseTracker.__new__(CropPoseTracker)  # no landmarkers: only the rule is under test
-    for step in (1, 2):
-        tracker.look_step = step
-        looks = [lost for lost in range(16) if tracker._follows_now(_Person(0, pose, seen=5, lost=lost))]
-        after, every = LOST_FOLLOW_AFTER * step, LOST_FOLLOW_EVERY * step
-        assert looks == list(range(after + 1)) + list(range(after + every, 16, every))
-        assert 1 < every < 16 - after  # so it does skip frames
-
-
-def test_a_skipped_follower_costs_no_pass_and_its_person_stays_lost():
-    """Through `update`: someone confirmed who is nowhere to be seen keeps their id, their follower runs on the
-    frames `_follows_now` names (lost 0-3, then every 2nd), and each frame without a look counts as unseen."""
-    from extract.crop_tracking import CONFIRM, CropPoseTracker, _Person, _Pose
-
-    class Counting:  # a follower that never finds anyone
-        calls = 0
-
-        def detect(self, frame, timestamp_ms):
-            self.calls += 1
-            return PoseFrame.empty()
-
-        def close(self):
-            pass
-
-    keypoints = np.stack(np.meshgrid(np.linspace(100, 160, 11), np.linspace(40, 200, 3)), -1).reshape(-1, 2)[:33]
-    pose = _Pose(keypoints.astype(np.float32), np.ones(NUM_LANDMARKS, np.float32),
-                 np.zeros((NUM_LANDMARKS, 3), np.float32))
-    follower = Counting()
-    with CropPoseTracker(threads=1) as tracker:
-        tracker._people.append(_Person(0, pose, seen=CONFIRM + 5, landmarker=follower))
-        tracker._next_id = 1
-        black = np.zeros((240, 320, 3), np.uint8)  # discovery finds nobody either
-        for i in range(10):
-            poses, ids = tracker.update(black, i * 66)
-            assert len(ids) == 0
-        assert [p.lost for p in tracker._people] == [10]  # still theirs: max_lost is 15
-        assert follower.calls == 7  # lost 0, 1, 2, 3, 5, 7, 9
-
-
 def test_the_floor_landmarker_sees_the_frames_inference_gives_the_tracker():
     """bench/floor_landmarker.py: the whole-frame landmarker alone on every 2nd frame of a 30 fps clip, one
     line of JSON."""

@@ -145,7 +145,7 @@ def test_records_made_with_other_tracking_settings_are_made_again(tmp_path):
     source = VideoSource(VideoExtractConfig(data_root=tmp_path / "clips", out=tmp_path / "out"))
     assert source.part_ok(dict(tracking=dict(TRACKING)))
     assert not source.part_ok(dict())  # made before the tracker's revision was recorded: by an older tracker
-    assert not source.part_ok(dict(tracking=dict(every=1, max_width=960)))  # crop tracker revision 1
+    assert not source.part_ok(dict(tracking=dict(every=1, max_width=960)))  # made before the revision was recorded
     assert not source.part_ok(dict(tracking=dict(TRACKING, every=2)))
     assert source.made_by()["tracking"] == TRACKING
     out = tmp_path / "out"
