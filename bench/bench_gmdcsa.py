@@ -46,18 +46,13 @@ def labels_csv(src: Path, folder: Path) -> Path:
     return folder
 
 
-def _started_from(run: Path) -> str | None:
-    """The SHA-256 of the checkpoint a finished run was fine-tuned from (its run record), else None."""
-    try:
-        return (json.loads((run / "run.json").read_text()).get("load_from") or {}).get("sha256")
-    except (OSError, ValueError):
-        return None
+def _recorded_sha(run: Path, key: str) -> str | None:
+    """The SHA-256 a run (finished or stopped) recorded for one of its inputs in its run record (`ann_file`: the
+    annotations it trained on; `load_from`: the checkpoint it was fine-tuned from), else None."""
+    from pipeline.engine.run_record import RECORD
 
-
-def _made_from(run: Path) -> str | None:
-    """The SHA-256 of the annotation file a run (finished or stopped) was trained on (its run record), else None."""
     try:
-        return (json.loads((run / "run.json").read_text()).get("ann_file") or {}).get("sha256")
+        return (json.loads((run / RECORD).read_text()).get(key) or {}).get("sha256")
     except (OSError, ValueError):
         return None
 
@@ -65,7 +60,7 @@ def _made_from(run: Path) -> str | None:
 def main() -> None:
     from extract.fileio import atomic_pickle_dump, safe_pickle_load
     from pipeline.datasets.videos import TRACKING
-    from pipeline.engine.run_record import file_digest
+    from pipeline.engine.run_record import RECORD, file_digest
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--root", type=Path, default=ROOT.parent / "shared/data/gmdcsa24")
@@ -112,9 +107,9 @@ def main() -> None:
             cmd = [sys.executable, "tools/train.py", CONFIG, "--ann-file", str(ann), "--work-dir", str(run)]
             if mode == "finetune":
                 cmd += ["--load-from", DEFAULT_MODEL]
-            restart = ((run / "done").exists() or (run / "run.json").exists()) and (  # finished or stopped
-                _made_from(run) != file_digest(ann)["sha256"]  # trained on other records: made again
-                or (mode == "finetune" and _started_from(run) != default_sha))  # or from another default model
+            restart = ((run / "done").exists() or (run / RECORD).exists()) and (  # finished or stopped
+                _recorded_sha(run, "ann_file") != file_digest(ann)["sha256"]  # trained on other records
+                or (mode == "finetune" and _recorded_sha(run, "load_from") != default_sha))  # other default model
             if restart:
                 cmd.append("--restart")  # the old run is moved aside, not lost
                 (run / "done").unlink(missing_ok=True)
