@@ -82,7 +82,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from .multiperson import MultiPersonPose, PoseFrame, VideoPoses, assemble_tracks, default_workers
+from .multiperson import MultiPersonPose, PoseFrame, VideoPoses, assemble_tracks, default_workers, landmarker_bundle
 from .tracker import TRACK_JOINTS, box_iou, drop_duplicates, keypoint_distance, match_cost, pose_boxes
 from .video import prefetch
 
@@ -130,6 +130,12 @@ def touches_inner_edge(box: np.ndarray, tile: tuple[int, int, int, int], height:
     x0, y0, x1, y1 = tile
     return bool((x0 > 0 and box[0] <= x0 + margin) or (y0 > 0 and box[1] <= y0 + margin)
                 or (x1 < width and box[2] >= x1 - margin) or (y1 < height and box[3] >= y1 - margin))
+
+
+def discovery_landmarker(**landmarker_kw) -> MultiPersonPose:
+    """The landmarker discovery and conflict resolution share: IMAGE mode (it keeps nothing between calls, so
+    one can serve clip after clip), two poses per look."""
+    return MultiPersonPose(num_poses=2, video=False, **landmarker_kw)
 
 
 @dataclass
@@ -181,6 +187,7 @@ class CropPoseTracker:
     threads: int = 2
     tile_scales: tuple[float, ...] = TILE_SCALES
     landmarker_kw: dict = field(default_factory=dict)
+    discoverer: MultiPersonPose | None = None  # an IMAGE-mode landmarker to use for discovery (see `Discoverer`)
 
     def __post_init__(self) -> None:
         self._people: list[_Person] = []
@@ -189,9 +196,18 @@ class CropPoseTracker:
         self._tick = 0
         self._tiles: list[tuple[int, int, int, int]] = []
         self._size: tuple[int, int] | None = None
+        # the bundle is verified once per clip, not once per landmarker
+        if "bundle" not in self.landmarker_kw:
+            bundle = landmarker_bundle()
+            self.landmarker_kw = dict(self.landmarker_kw, **({"bundle": bundle} if bundle is not None else {}))
         # IMAGE mode keeps nothing between calls, so one landmarker serves discovery and conflict resolution
         # (they run one after the other on the main thread): a landmarker costs about 7 passes to create
-        self._discover = MultiPersonPose(num_poses=2, video=False, **self.landmarker_kw)
+        if self.discoverer is not None and self.discoverer.video:
+            raise ValueError("a lent discoverer must be an IMAGE-mode landmarker (a VIDEO-mode one carries state "
+                             "from clip to clip)")
+        self._own_discover = self.discoverer is None
+        self._discover = self.discoverer or discovery_landmarker(**self.landmarker_kw)
+        self._discover_calls0 = self._discover.calls  # a landmarker lent by the caller has counted other clips
         self._resolve_calls = 0
         self._followers: list[MultiPersonPose] = []  # every follower landmarker made (for `calls`)
         self._frames = 0
@@ -203,7 +219,7 @@ class CropPoseTracker:
         self._pool.shutdown(wait=True)
         for person in self._people:
             self._retire(person)
-        for est in [self._discover] + self._spare:
+        for est in ([self._discover] if self._own_discover else []) + self._spare:
             with contextlib.suppress(Exception):
                 est.close()
         self._people, self._spare = [], []
@@ -219,7 +235,8 @@ class CropPoseTracker:
         """The cost model: frames processed, and the landmark passes run on them by kind (followers,
         discovery, conflict resolution)."""
         return dict(frames=self._frames, follow=sum(est.calls for est in self._followers),
-                    discover=self._discover.calls - self._resolve_calls, resolve=self._resolve_calls)
+                    discover=self._discover.calls - self._discover_calls0 - self._resolve_calls,
+                    resolve=self._resolve_calls)
 
     # -- one frame ---------------------------------------------------------------------------------------
     def update(self, frame: np.ndarray, timestamp_ms: int) -> tuple[PoseFrame, np.ndarray]:
@@ -235,13 +252,15 @@ class CropPoseTracker:
         clear = [p.pose.box if p.lost == 0 and p.visibility >= 0.5 else None for p in self._people]
         crops = [self._crop_for(p, H, W, [b for j, b in enumerate(clear) if j != k and b is not None])
                  for k, p in enumerate(self._people)]
-        for person in self._people:  # handed out here, not on the worker threads
-            if not _followed(person):
+        followed = [_followed(p) for p in self._people]
+        for person, follow in zip(self._people, followed):  # spares handed out here, in order
+            if not follow:
                 self._retire(person)
-            elif person.landmarker is None:
-                person.landmarker = self._spare.pop() if self._spare else self._new_follower()
-        jobs = [self._pool.submit(self._follow, p, frame, crop, timestamp_ms) if p.landmarker is not None else None
-                for p, crop in zip(self._people, crops)]
+            elif person.landmarker is None and self._spare:
+                person.landmarker = self._spare.pop()
+        # a new follower's landmarker is made on its own thread (`_follow`), beside the passes of the others
+        jobs = [self._pool.submit(self._follow, p, frame, crop, timestamp_ms) if follow else None
+                for p, crop, follow in zip(self._people, crops, followed)]
         found = self._detect(self._discover, frame, region, timestamp_ms) if region is not None else []
         out = self._settle_followed(frame, crops, [job.result() if job else [] for job in jobs], timestamp_ms)
         self._place_discovered(out, [c for c in found if not touches_inner_edge(c.box, region, H, W)])
@@ -378,6 +397,8 @@ class CropPoseTracker:
     def _follow(self, person: _Person, frame: np.ndarray, crop: tuple[int, int, int, int],
                 timestamp_ms: int) -> list[_Pose]:
         """The person's pose in a crop around where they were last seen, if it can be them (else [])."""
+        if person.landmarker is None:
+            person.landmarker = self._new_follower()
         if crop[2] - crop[0] < MIN_CROP or crop[3] - crop[1] < MIN_CROP:
             return []
         return _continuations(person, self._detect(person.landmarker, frame, crop, timestamp_ms))
@@ -446,7 +467,7 @@ def auto_pose_every(fps: float) -> int:
 def track_poses(frames: Iterable[np.ndarray], fps: float, full_size: tuple[int, int] | None = None,
                 on_frame: Callable[[], None] | None = None, every: int = 1, workers: int | None = None,
                 on_start: Callable[[], None] | None = None, max_persons: int = 4, min_seconds: float = 0.0,
-                **landmarker_kw) -> VideoPoses:
+                discoverer: MultiPersonPose | None = None, **landmarker_kw) -> VideoPoses:
     """Follow everyone in a video's RGB frames -> one zero-padded PersonTrack per person.
 
     People are followed one crop each (`CropPoseTracker`), so two people who touch
@@ -456,14 +477,17 @@ def track_poses(frames: Iterable[np.ndarray], fps: float, full_size: tuple[int, 
     followers; the next frames are decoded meanwhile on a thread of their own. `on_start()` is called once
     the landmarkers are ready, `on_frame()` once per decoded frame. A track seen for less than `min_seconds`
     in all (a false detection, or a second follower that latched onto someone for a moment) is dropped:
-    no action window could use it anyway.
+    no action window could use it anyway. `discoverer`: an IMAGE-mode landmarker to discover people with,
+    lent by a caller that tracks many clips in turn (it keeps nothing between calls, so the tracks are the
+    same as with the tracker's own; it saves making one per clip).
     """
     step = 1000.0 / fps if fps and fps > 0 else 1000.0 / 30.0
     per_frame: list[tuple[np.ndarray, PoseFrame]] = []
     size: tuple[int, int] | None = None
     total = 0
     with prefetch(frames, depth=8) as decoded, CropPoseTracker(
-            max_persons=max_persons, threads=workers or default_workers(), landmarker_kw=landmarker_kw) as tracker:
+            max_persons=max_persons, threads=workers or default_workers(), landmarker_kw=landmarker_kw,
+            discoverer=discoverer) as tracker:
         if on_start is not None:
             on_start()
         for i, frame in enumerate(decoded):

@@ -28,6 +28,7 @@ import json
 import os
 import shutil
 import time
+import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -223,7 +224,11 @@ def _extract(source: SampleSource, opts: RunOptions, todo: list[Sample], result:
             results = map(process_sample, todo)
             pool = None
         else:
-            pool = ProcessPoolExecutor(opts.workers, initializer=_init_worker, initargs=(source, opts.out))
+            # spawned, not forked: a caller that already runs threads (mediapipe's, a prefetching decoder) and
+            # forks its workers can corrupt their heap (seen: `malloc(): unaligned tcache chunk detected` in a
+            # worker forked after a landmarker had run in the parent)
+            pool = ProcessPoolExecutor(opts.workers, mp_context=multiprocessing.get_context("spawn"),
+                                       initializer=_init_worker, initargs=(source, opts.out))
             results = pool.map(process_sample, todo, chunksize=1)
         try:
             for name, error, n_frames in results:

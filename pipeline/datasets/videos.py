@@ -189,7 +189,7 @@ def split_warnings(clips: list[Clip], split: dict[str, list[str]], names: list[s
     return out
 
 
-def clip_record(clip: Clip, label: int, threads: int = 1) -> dict:
+def clip_record(clip: Clip, label: int, threads: int = 1, discoverer=None) -> dict:
     """Pose + tracking over one clip -> its record (up to 2 persons, the one seen longest first).
 
     The landmarkers see every frame, decoded at inference's width (the record says so: `tracking`). Tracking
@@ -197,7 +197,9 @@ def clip_record(clip: Clip, label: int, threads: int = 1) -> dict:
     fine-tuned fell from 22 to 19 of 23 clips right, but a tracker change in the same run lowered coverage
     too, so it is not settled and extraction keeps every frame. Inference's shortest-track rule is not
     applied: a training clip may itself be shorter, and the persons seen longest are kept anyway. `threads` run
-    the tracker's landmarkers side by side (see `tracker_threads`); they change its speed, not its result."""
+    the tracker's landmarkers side by side (see `tracker_threads`); they change its speed, not its result, and so
+    does `discoverer`, an IMAGE-mode landmarker lent to the tracker (`extract.crop_tracking.discovery_landmarker`)
+    so that a worker makes it once, not once per clip."""
     from extract import video as vio
     from extract.crop_tracking import track_poses
 
@@ -205,7 +207,8 @@ def clip_record(clip: Clip, label: int, threads: int = 1) -> dict:
     fps = float(info["fps"] or 0.0) or 30.0
     tracking = dict(TRACKING)
     poses = track_poses(vio.iter_frames(clip.path, max_width=TRACKING["max_width"]), fps,
-                        full_size=(info["height"], info["width"]), workers=threads, every=TRACKING["every"])
+                        full_size=(info["height"], info["width"]), workers=threads, every=TRACKING["every"],
+                        discoverer=discoverer)
     if poses.frames < MIN_FRAMES:
         raise ValueError(f"{clip.path}: too short ({poses.frames} frames decoded, {MIN_FRAMES} needed)")
     if not poses.tracks:
@@ -238,6 +241,10 @@ class VideoSource(SampleSource):
         self.cfg = cfg
         self.clips: dict[str, Clip] = {}
         self.names: list[str] = []
+        self._discoverer = None
+
+    def __getstate__(self):  # each worker makes its own discovery landmarker (models do not cross processes)
+        return dict(self.__dict__, _discoverer=None)
 
     def samples(self, ignored: dict[str, str]) -> list[Sample]:
         clips = discover(self.cfg.data_root, ignored)
@@ -246,7 +253,12 @@ class VideoSource(SampleSource):
         return [Sample(c.name, clip_key(c.name), c) for c in clips]
 
     def make_record(self, sample: Sample) -> dict:
-        return clip_record(sample.data, self.names.index(sample.data.label), tracker_threads(self.cfg.workers))
+        if self._discoverer is None:
+            from extract.crop_tracking import discovery_landmarker
+
+            self._discoverer = discovery_landmarker()
+        return clip_record(sample.data, self.names.index(sample.data.label), tracker_threads(self.cfg.workers),
+                           self._discoverer)
 
     def label(self, sample: Sample, rec: dict) -> int:
         return self.names.index(self.clips[sample.name].label)

@@ -155,3 +155,30 @@ def test_records_made_with_other_tracking_settings_are_made_again(tmp_path):
         manifest = dict(dataset="videos", names=["a/x"], **({"tracking": tracking} if tracking else {}))
         (out / "annotations.json").write_text(json.dumps(manifest))
         assert merged_names(out, source.made_by()) == ({"a/x"} if reused else set())
+
+
+def test_worker_processes_give_the_records_of_one_even_after_the_caller_ran_a_landmarker(tmp_path):
+    """WORKERS=2 spawns its workers: forked from a process whose landmarker threads had run, they crashed
+    (`malloc(): unaligned tcache chunk detected`, the pool broken). Workers, their threads and the discovery
+    landmarker each worker lends to its clips change the speed only, never a record."""
+    from extract.multiperson import MultiPersonPose
+    from extract.video import iter_frames
+    from pipeline.data.annotations import load_annotations
+    from pipeline.datasets.videos import VideoExtractConfig, run_videos
+
+    root = tmp_path / "clips"
+    for i in range(3):
+        cut_clip(VIDEOS / "group_exercise_3p_384x288.avi", root / "exercise" / f"ex{i}.mp4", 30 + 60 * i, 16)
+    with MultiPersonPose(num_poses=2) as landmarker:  # the caller's own landmarker runs first
+        for i, frame in enumerate(iter_frames(root / "exercise" / "ex0.mp4")):
+            landmarker.detect(frame, 40 * i)
+    recs = {}
+    for workers in (1, 2):
+        out = tmp_path / f"out{workers}"
+        result = run_videos(VideoExtractConfig(data_root=root, out=out, workers=workers), progress=False)
+        assert not result.failures and len(result.done) == 3
+        recs[workers] = {r["frame_dir"]: r for r in load_annotations(out / "annotations.pkl")["annotations"]}
+    assert sorted(recs[1]) == sorted(recs[2]) == ["exercise/ex0", "exercise/ex1", "exercise/ex2"]
+    for name, rec in recs[1].items():
+        for key in ("keypoint", "pose_keypoint", "pose_score", "pose_world"):
+            np.testing.assert_array_equal(rec[key], recs[2][name][key], err_msg=f"{name} {key}")
