@@ -23,7 +23,10 @@ in a crop of their own, and that is what this module does with the same offline 
   the younger one's crop is searched again for two poses, keeping the one that continues their own pose
   (in a hug the follower of the person behind slides onto the one in front; this finds them again).
 
-The followers run on threads (mediapipe releases the GIL). Ids count up from 0 and are never reused.
+The followers run on threads (mediapipe releases the GIL); a new follower's landmarker is made on its own
+thread, beside the other passes of that frame (making one holds a core for 0.12-0.2 s, and on the main thread
+it held up every pass of the frame), and every landmarker of a clip loads the bundle verified once, by path.
+Ids count up from 0 and are never reused.
 `track_poses` runs the tracker over a whole video (what inference and the video-folder extraction use).
 
 What it costs (issue #24; `make bench-infer`, or `python -m bench.bench_infer --floor-only`). Each landmark

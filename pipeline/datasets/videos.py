@@ -193,9 +193,11 @@ def clip_record(clip: Clip, label: int, threads: int = 1, discoverer=None) -> di
     """Pose + tracking over one clip -> its record (up to 2 persons, the one seen longest first).
 
     The landmarkers see every frame, decoded at inference's width (the record says so: `tracking`). Tracking
-    every 2nd frame as inference does would halve the cost; it was tried (issue #24), and `make bench-gmdcsa`
-    fine-tuned fell from 22 to 19 of 23 clips right, but a tracker change in the same run lowered coverage
-    too, so it is not settled and extraction keeps every frame. Inference's shortest-track rule is not
+    every 2nd frame as inference does would halve the cost, and the model reads 30 fps clips at 15 fps anyway
+    (`ResampleFps`), but it trained worse models twice (issue #24): `make bench-gmdcsa` fine-tuned 22 -> 19 of 23
+    clips (2026-11-30, beside a tracker change), and on 2026-12-07, the tracker alone, GMDCSA24 leave one subject
+    out, two seeds: 84 -> 80 of 92 clip tests (from scratch 23 -> 20 and 20 -> 19, fine-tuned 21 -> 20 and 20 -> 21;
+    the main person followed in 90.6 % of the frames instead of 88.4 %, so it is not the coverage). Inference's shortest-track rule is not
     applied: a training clip may itself be shorter, and the persons seen longest are kept anyway. `threads` run
     the tracker's landmarkers side by side (see `tracker_threads`); they change its speed, not its result, and so
     does `discoverer`, an IMAGE-mode landmarker lent to the tracker (`extract.crop_tracking.discovery_landmarker`)
