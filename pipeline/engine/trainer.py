@@ -402,6 +402,8 @@ def run_epochs(run: Run, train_loader: DataLoader, val_loader: DataLoader) -> No
 def finish(run: Run) -> dict[str, Any]:
     """Leave the process group; the run's figures (the last epoch's from last.pth)."""
     if run.world > 1:
+        # DDP keeps the gloo group's threads alive past destroy_process_group; the barrier lets them finish freeing
+        # the last collectives' tensors before the interpreter shuts down (else a rank can abort at exit).
         dist.barrier()
         dist.destroy_process_group()
     last_pth = run.work_dir / "last.pth"
