@@ -15,10 +15,12 @@ Why it is built this way:
 from __future__ import annotations
 
 import json
+import signal
 import threading
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, TextIO
@@ -282,6 +284,33 @@ def window_records(buffer: deque, end_s: float, frames: int, fps: float, size: t
     return records, [ids[g].tolist() for g in groups]
 
 
+@contextmanager
+def ctrl_c_stops():
+    """Ctrl-C sets the yielded event instead of raising KeyboardInterrupt wherever the main thread is.
+
+    Raised, it could land during set-up (an import then failed as "initialization failed") or in the middle of
+    the clean-up, and the run's summary line could say "end of input" or be missing; as a flag, the loop stops
+    at the next frame and the summary always says "Ctrl-C". Reads in other threads (the decoder) are resumed
+    rather than failed by the signal. A second Ctrl-C interrupts at once. Off the main thread (no handler can
+    be set there) nothing changes."""
+    pressed = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield pressed
+        return
+
+    def on_sigint(signum, frame):
+        if pressed.is_set():
+            raise KeyboardInterrupt
+        pressed.set()
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    signal.siginterrupt(signal.SIGINT, False)
+    try:
+        yield pressed
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def run_live(source: LiveSource, predictor, *, window: int | None = None, stride: int | None = None,
              max_seconds: float | None = None, default_window: int = 64, workers: int | None = None,
              on_event: Callable[[LiveEvent], None] | None = None, json_lines: TextIO | None = None) -> LiveRun:
@@ -292,17 +321,28 @@ def run_live(source: LiveSource, predictor, *, window: int | None = None, stride
     """
     frames, window_s, stride_s = live_windows(predictor, source.fps, window, stride, default_window)
     run = LiveRun(source=source.source, fps=source.fps, window_s=window_s, stride_s=stride_s)
+
+    def write(obj: dict) -> None:
+        if json_lines is not None:
+            json_lines.write(json.dumps(obj) + "\n")
+            json_lines.flush()
+
+    with ctrl_c_stops() as pressed:
+        _live_loop(source, predictor, run, pressed, frames, window_s, stride_s, max_seconds, workers, on_event,
+                   write)
+    return run
+
+
+def _live_loop(source: LiveSource, predictor, run: LiveRun, pressed: threading.Event, frames: int,
+               window_s: float, stride_s: float, max_seconds: float | None, workers: int | None,
+               on_event: Callable[[LiveEvent], None] | None, write: Callable[[dict], None]) -> None:
+    """`run_live`'s frames, from the "start" line to the summary line, which is written however it ends."""
     full = (source.height, source.width)
     buffer: deque = deque()
     last_label: dict[int, int] = {}
     model = ThreadPoolExecutor(max_workers=1, thread_name_prefix="live-model")
     pending: _Pending | None = None
     next_at = min(window_s, stride_s)
-
-    def write(obj: dict) -> None:
-        if json_lines is not None:
-            json_lines.write(json.dumps(obj) + "\n")
-            json_lines.flush()
 
     def collect(p: _Pending) -> None:
         probs = p.future.result()  # the predictor's own one-line errors propagate
@@ -323,10 +363,11 @@ def run_live(source: LiveSource, predictor, *, window: int | None = None, stride
                height=source.height, window_s=round(window_s, 3), stride_s=round(stride_s, 3),
                classes=list(predictor.class_names)))
     t0 = time.perf_counter()
-    tracker = CropPoseTracker(threads=workers or default_workers())
-    source.start()
+    tracker = None
     try:
-        while True:
+        tracker = CropPoseTracker(threads=workers or default_workers())
+        source.start()
+        while not pressed.is_set():
             if max_seconds is not None and time.perf_counter() - t0 >= max_seconds:
                 run.stopped_by = "--max-seconds"
                 break
@@ -356,11 +397,14 @@ def run_live(source: LiveSource, predictor, *, window: int | None = None, stride
                 if records:
                     pending = _Pending(model.submit(predictor.predict, records), persons, frame.time_s,
                                        frame.arrived, frame.index)
-    except KeyboardInterrupt:
-        run.stopped_by = "Ctrl-C"
+    except KeyboardInterrupt:  # a second Ctrl-C, or run_live called off the main thread
+        pressed.set()
     finally:
+        if pressed.is_set():
+            run.stopped_by = "Ctrl-C"
         source.close()
-        tracker.close()
+        if tracker is not None:
+            tracker.close()
         if pending is not None:
             try:
                 collect(pending)
@@ -370,4 +414,3 @@ def run_live(source: LiveSource, predictor, *, window: int | None = None, stride
         run.seconds = time.perf_counter() - t0
         run.captured, run.dropped = source.captured, source.dropped
         write(run.summary())
-    return run
