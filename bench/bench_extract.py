@@ -158,12 +158,12 @@ def main() -> None:
                            extract_cold_fps=round(med["extract_cold"], 1),
                            extract_cold_over_pose=round(med["extract_cold"] / med["pose"], 3),
                            **{k: v for prefix, bench in videos.items() for k, v in bench.figures(prefix).items()},
-                           videos_make_workers=make_workers(),
+                           videos_make_workers=videos[""].workers,
                            setting=f"{NAME} 1920x1080, 103 frames, 1 body, decode at {DECODE_WIDTH} px wide, "
                                    f"1 process; extract_fps over {COPIES} copies in one run; videos path: "
                                    f"{CLIP.name} and {ONE_PERSON.name}, {COPIES} copies each in one run, 1 process "
-                                   f"and WORKERS={make_workers()} (the Makefile's default), against one whole-frame "
-                                   f"landmarker on one thread"))
+                                   f"and WORKERS={videos[''].workers} (the Makefile's default), against one "
+                                   f"whole-frame landmarker on one thread"))
 
 
 if __name__ == "__main__":

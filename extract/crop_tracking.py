@@ -190,7 +190,7 @@ class CropPoseTracker:
     threads: int = 2
     tile_scales: tuple[float, ...] = TILE_SCALES
     landmarker_kw: dict = field(default_factory=dict)
-    discoverer: MultiPersonPose | None = None  # an IMAGE-mode landmarker to use for discovery (see `Discoverer`)
+    discoverer: MultiPersonPose | None = None  # a lent IMAGE-mode one for discovery (`discovery_landmarker`)
 
     def __post_init__(self) -> None:
         self._people: list[_Person] = []
@@ -208,7 +208,6 @@ class CropPoseTracker:
         if self.discoverer is not None and self.discoverer.video:
             raise ValueError("a lent discoverer must be an IMAGE-mode landmarker (a VIDEO-mode one carries state "
                              "from clip to clip)")
-        self._own_discover = self.discoverer is None
         self._discover = self.discoverer or discovery_landmarker(**self.landmarker_kw)
         self._discover_calls0 = self._discover.calls  # a landmarker lent by the caller has counted other clips
         self._resolve_calls = 0
@@ -222,7 +221,7 @@ class CropPoseTracker:
         self._pool.shutdown(wait=True)
         for person in self._people:
             self._retire(person)
-        for est in ([self._discover] if self._own_discover else []) + self._spare:
+        for est in ([self._discover] if self.discoverer is None else []) + self._spare:  # a lent one is the caller's
             with contextlib.suppress(Exception):
                 est.close()
         self._people, self._spare = [], []

@@ -25,10 +25,10 @@ A dataset plugs in with a small `SampleSource`: list the samples, make one sampl
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import shutil
 import time
-import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path

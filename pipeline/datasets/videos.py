@@ -197,8 +197,9 @@ def clip_record(clip: Clip, label: int, threads: int = 1, discoverer=None) -> di
     (`ResampleFps`), but it trained worse models twice (issue #24): `make bench-gmdcsa` fine-tuned 22 -> 19 of 23
     clips (2026-11-30, beside a tracker change), and on 2026-12-07, the tracker alone, GMDCSA24 leave one subject
     out, two seeds: 84 -> 80 of 92 clip tests (from scratch 23 -> 20 and 20 -> 19, fine-tuned 21 -> 20 and 20 -> 21;
-    the main person followed in 90.6 % of the frames instead of 88.4 %, so it is not the coverage). Inference's shortest-track rule is not
-    applied: a training clip may itself be shorter, and the persons seen longest are kept anyway. `threads` run
+    the main person followed in 90.6 % of the frames instead of 88.4 %, so it is not the coverage). Inference's
+    shortest-track rule is not applied: a training clip may itself be shorter, and the persons seen longest are
+    kept anyway. `threads` run
     the tracker's landmarkers side by side (see `tracker_threads`); they change its speed, not its result, and so
     does `discoverer`, an IMAGE-mode landmarker lent to the tracker (`extract.crop_tracking.discovery_landmarker`)
     so that a worker makes it once, not once per clip."""
