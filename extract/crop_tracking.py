@@ -26,6 +26,8 @@ in a crop of their own, and that is what this module does with the same offline 
 The followers run on threads (mediapipe releases the GIL); a new follower's landmarker is made on its own
 thread, beside the other passes of that frame (making one holds a core for 0.12-0.2 s, and on the main thread
 it held up every pass of the frame), and every landmarker of a clip loads the bundle verified once, by path.
+A follower's landmarker is never handed on to the next person (it would carry its person's state into them):
+one stops following, a fresh one is made in the background for whoever comes next (see `_retire`).
 Ids count up from 0 and are never reused.
 `track_poses` runs the tracker over a whole video (what inference and the video-folder extraction use).
 
@@ -78,7 +80,7 @@ from noise on 23 clips, the records stay as they were.
 from __future__ import annotations
 
 import contextlib
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Callable, Iterable
@@ -101,6 +103,7 @@ LOST_EVERY = 2  # while someone confirmed stays lost and nothing else changes, d
 CONFIRM = 2  # frames a newly found person must be seen in before they are confirmed (see `_followed`)
 PROBATION_LOST = 1  # frames in a row someone not yet confirmed is still followed while unseen (see `_followed`; 2: more
 # passes, the same coverage; 0: loses arm wrestling's black shirt)
+SPARES = 1  # fresh follower landmarkers made ahead of need, at most (see `_retire`)
 CLEAR = 0.5  # body-joint visibility of a pose that is clearly a person (not a false pose on the furniture)
 
 
@@ -117,6 +120,11 @@ def discovery_tiles(height: int, width: int, scales: tuple[float, ...] = TILE_SC
                 if tile not in tiles:
                     tiles.append(tile)
     return tiles
+
+
+def _close_made(made: Future) -> None:
+    with contextlib.suppress(Exception):
+        made.result().close()
 
 
 def follow_crop(box: np.ndarray, height: int, width: int, scale: float = FOLLOW_SCALE) -> tuple[int, int, int, int]:
@@ -194,7 +202,9 @@ class CropPoseTracker:
 
     def __post_init__(self) -> None:
         self._people: list[_Person] = []
-        self._spare: list[MultiPersonPose] = []
+        # fresh follower landmarkers made ahead of need (see `_retire`); a used one is never handed on
+        self._spare: list[Future] = []
+        self._maker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="make-follower")
         self._next_id = 0
         self._tick = 0
         self._tiles: list[tuple[int, int, int, int]] = []
@@ -220,10 +230,15 @@ class CropPoseTracker:
     def close(self) -> None:
         self._pool.shutdown(wait=True)
         for person in self._people:
-            self._retire(person)
-        for est in ([self._discover] if self.discoverer is None else []) + self._spare:  # a lent one is the caller's
+            self._retire(person, replace=False)
+        # a spare still being made is closed once made: the clip does not wait for it
+        for made in self._spare:
+            if not made.cancel():
+                made.add_done_callback(_close_made)
+        self._maker.shutdown(wait=False)
+        if self.discoverer is None:  # a lent one is the caller's
             with contextlib.suppress(Exception):
-                est.close()
+                self._discover.close()
         self._people, self._spare = [], []
 
     def __enter__(self) -> "CropPoseTracker":
@@ -258,8 +273,8 @@ class CropPoseTracker:
         for person, follow in zip(self._people, followed):  # spares handed out here, in order
             if not follow:
                 self._retire(person)
-            elif person.landmarker is None and self._spare:
-                person.landmarker = self._spare.pop()
+            elif person.landmarker is None:
+                person.landmarker = self._ready_spare()
         # a new follower's landmarker is made on its own thread (`_follow`), beside the passes of the others
         jobs = [self._pool.submit(self._follow, p, frame, crop, timestamp_ms) if follow else None
                 for p, crop, follow in zip(self._people, crops, followed)]
@@ -439,10 +454,30 @@ class CropPoseTracker:
         self._followers.append(est)
         return est
 
-    def _retire(self, person: _Person) -> None:
-        if person.landmarker is not None:
-            self._spare.append(person.landmarker)
-            person.landmarker = None
+    def _retire(self, person: _Person, replace: bool = True) -> None:
+        """Stop following someone: their landmarker is closed, never handed to the next person. A VIDEO-mode
+        landmarker carries its person into the next one's first frames (measured, issue #24: its region from
+        the last frame, and a visibility smoothed at alpha 0.1 that no blank frame resets; the new person's
+        joint scores were off by 0.10-0.21 in their first 5 frames, and in 2 of 8 handovers on the
+        arm-wrestling clip it held a pose 30-100 px away for 40 frames where a fresh one found none). So a
+        fresh one is made in its place, on a thread of its own while the followers run (making one holds a
+        core for 0.12-0.16 s, about 7 passes); whoever needs one next takes it if it is ready (else their
+        follower makes its own, `_follow`). A fresh landmarker is a fresh landmarker: which of the two made
+        it changes nothing in the poses."""
+        if person.landmarker is None:
+            return
+        used, person.landmarker = person.landmarker, None
+        self._maker.submit(used.close)
+        if replace and len(self._spare) < SPARES:
+            self._spare.append(self._maker.submit(self._new_follower))
+
+    def _ready_spare(self) -> MultiPersonPose | None:
+        """A fresh landmarker made ahead (`_retire`), if one is ready."""
+        made = next((m for m in self._spare if m.done()), None)
+        if made is None:
+            return None
+        self._spare.remove(made)
+        return made.result()
 
     def _new_person(self, cand: _Pose) -> _Person:
         person = _Person(self._next_id, cand, visibility=cand.visibility)

@@ -209,6 +209,28 @@ def test_the_tracker_counts_its_landmark_passes():
     assert assemble_tracks([], (10, 10)).calls == {}  # other pose stages count nothing
 
 
+def test_each_person_followed_gets_a_landmarker_of_their_own():
+    """A VIDEO-mode landmarker carries its person into the next one's first frames (its region, its smoothed
+    visibility): handed on, it gave the new person the old one's joint scores for a dozen frames, and twice on
+    this clip a pose where a fresh landmarker found none (issue #24). On the arm-wrestling close-up false poses
+    come and go, so followers are retired early (frame 49 handed the first one on); none may follow a second
+    person."""
+    from extract.crop_tracking import CropPoseTracker
+
+    frames, fps, _ = _frames(ARM_VIDEO, width=960)
+    owners: dict[int, set[int]] = {}  # the tracker keeps every landmarker it made, so no id() is reused
+    with CropPoseTracker() as tracker:
+        for i, frame in enumerate(frames[:70]):
+            tracker.update(frame, int(round(i * 1000 / fps)))
+            for person in tracker._people:
+                if person.landmarker is not None:
+                    owners.setdefault(id(person.landmarker), set()).add(person.id)
+        made = len(tracker._followers)
+    assert max(len(ids) for ids in owners.values()) == 1, owners
+    assert len({i for ids in owners.values() for i in ids}) >= 5  # people (true and false) came and went
+    assert made >= len(owners)
+
+
 def test_a_pose_never_confirmed_stops_costing_a_follower():
     """Someone found once (a false pose, mostly) is followed only for a few frames unseen; someone confirmed
     keeps their follower for as long as they keep their id."""

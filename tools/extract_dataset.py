@@ -33,7 +33,8 @@ def _main(argv=None) -> int:
     p.add_argument("--out", type=Path, required=True, help="output folder (annotations.pkl, parts/, reports)")
     p.add_argument("--pose", choices=["none", "mediapipe", "mmpose"], default="mediapipe",
                    help="2D pose backend run on the RGB videos; none = skeletons only")
-    p.add_argument("--workers", type=int, default=1, help="processes on this machine")
+    p.add_argument("--workers", type=int, default=2,
+                   help="processes on this machine (default: 2, as `make extract`'s WORKERS; 1 for one process)")
     p.add_argument("--shard", default=None, help="i/n: process every n-th sample starting at i "
                    "(default: RANK/WORLD_SIZE from torchrun, else all)")
     p.add_argument("--pose-config", help="mmpose config file (POSE=mmpose)")
