@@ -270,13 +270,15 @@ class CropPoseTracker:
         crops = [self._crop_for(p, H, W, [b for j, b in enumerate(clear) if j != k and b is not None])
                  for k, p in enumerate(self._people)]
         followed = [_followed(p) for p in self._people]
-        for person, follow in zip(self._people, followed):  # spares handed out here, in order
+        made: dict[int, Future] = {}  # spares handed out here, in order
+        for person, follow in zip(self._people, followed):
             if not follow:
                 self._retire(person)
-            elif person.landmarker is None:
-                person.landmarker = self._ready_spare()
-        # a new follower's landmarker is made on its own thread (`_follow`), beside the passes of the others
-        jobs = [self._pool.submit(self._follow, p, frame, crop, timestamp_ms) if follow else None
+            elif person.landmarker is None and self._spare:
+                made[person.id] = self._spare.pop(0)
+        # a new follower's landmarker is made (or a spare still being made waited for) on its own thread
+        # (`_follow`), beside the passes of the others
+        jobs = [self._pool.submit(self._follow, p, frame, crop, timestamp_ms, made.get(p.id)) if follow else None
                 for p, crop, follow in zip(self._people, crops, followed)]
         found = self._detect(self._discover, frame, region, timestamp_ms) if region is not None else []
         out = self._settle_followed(frame, crops, [job.result() if job else [] for job in jobs], timestamp_ms)
@@ -412,10 +414,12 @@ class CropPoseTracker:
 
     # -- helpers -----------------------------------------------------------------------------------------
     def _follow(self, person: _Person, frame: np.ndarray, crop: tuple[int, int, int, int],
-                timestamp_ms: int) -> list[_Pose]:
-        """The person's pose in a crop around where they were last seen, if it can be them (else [])."""
+                timestamp_ms: int, made: Future | None = None) -> list[_Pose]:
+        """The person's pose in a crop around where they were last seen, if it can be them (else []). Someone
+        without a landmarker gets the spare handed to them (`made`; waited for if it is still being made: it
+        is further along than a new one would be), else a new one."""
         if person.landmarker is None:
-            person.landmarker = self._new_follower()
+            person.landmarker = made.result() if made is not None else self._new_follower()
         if crop[2] - crop[0] < MIN_CROP or crop[3] - crop[1] < MIN_CROP:
             return []
         return _continuations(person, self._detect(person.landmarker, frame, crop, timestamp_ms))
@@ -461,23 +465,15 @@ class CropPoseTracker:
         joint scores were off by 0.10-0.21 in their first 5 frames, and in 2 of 8 handovers on the
         arm-wrestling clip it held a pose 30-100 px away for 40 frames where a fresh one found none). So a
         fresh one is made in its place, on a thread of its own while the followers run (making one holds a
-        core for 0.12-0.16 s, about 7 passes); whoever needs one next takes it if it is ready (else their
-        follower makes its own, `_follow`). A fresh landmarker is a fresh landmarker: which of the two made
-        it changes nothing in the poses."""
+        core for 0.12-0.16 s, about 7 passes); whoever needs one next takes it, and waits for it if it is
+        not ready yet (`_follow`; making a second one then cost +8 % on the arm-wrestling clip). A fresh
+        landmarker is a fresh landmarker: which thread made it, and when, changes nothing in the poses."""
         if person.landmarker is None:
             return
         used, person.landmarker = person.landmarker, None
         self._maker.submit(used.close)
         if replace and len(self._spare) < SPARES:
             self._spare.append(self._maker.submit(self._new_follower))
-
-    def _ready_spare(self) -> MultiPersonPose | None:
-        """A fresh landmarker made ahead (`_retire`), if one is ready."""
-        made = next((m for m in self._spare if m.done()), None)
-        if made is None:
-            return None
-        self._spare.remove(made)
-        return made.result()
 
     def _new_person(self, cand: _Pose) -> _Person:
         person = _Person(self._next_id, cand, visibility=cand.visibility)

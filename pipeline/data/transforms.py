@@ -175,7 +175,10 @@ class ResampleFps(ConfigRepr):
         if not src or abs(src - self.fps) < 1e-3 or t == 0:
             return results
         n = max(1, int(round(t * self.fps / src)))
-        idx = np.minimum((np.arange(n) * src / self.fps).astype(np.int64), t - 1)
+        # the frame nearest each sample's time; rounding down instead took every odd frame of a 29.97 fps clip
+        # (frame 1 for 1/15 s, where frame 2 is on time), and under video inference's every-2nd-frame pose
+        # tracking those are the interpolated ones
+        idx = np.minimum(np.floor(np.arange(n) * src / self.fps + 0.5).astype(np.int64), t - 1)
         for key in self.FIELDS:
             if results.get(key) is not None:
                 results[key] = np.asarray(results[key])[:, idx]

@@ -109,6 +109,22 @@ def test_15_and_30_fps_clips_are_sampled_alike():
     assert a["total_frames"] == 30
 
 
+@pytest.mark.parametrize("src", [29.97, 29.66, 30.0, 25.0, 24.0, 60.0, 15.0, 10.0])
+def test_resampling_takes_the_frame_nearest_each_sample_time(src):
+    """Phone and camera clips run at 29.97 fps (GMDCSA24's at 29.6-29.7): rounding down took the odd frames,
+    half a frame early on average, and video inference tracks poses on the even ones (the odd ones are
+    interpolated between them)."""
+    t = int(src * 4)
+    rec = dict(keypoint=np.broadcast_to(np.arange(t, dtype=np.float32)[None, :, None, None], (1, t, 25, 3)).copy(),
+               fps=src)
+    out = ResampleFps(15)(rec)
+    idx = out["keypoint"][0, :, 0, 0].astype(int)
+    want = np.arange(len(idx)) / 15.0
+    assert np.abs(idx / src - want).max() <= 0.5 / src + 1e-9  # never further than half a frame from its time
+    if src in (29.97, 30.0):  # 4 s: the frames whose poses were tracked, not the ones interpolated between them
+        assert (idx % 2 == 0).all()
+
+
 def test_map_layout_takes_ntu25_into_kinect_v1_20():
     kp = np.arange(25, dtype=np.float32)[None, None, :, None].repeat(3, -1)
     out = MapLayout("kinect_v1_20")(dict(keypoint=kp, layout="ntu25"))
