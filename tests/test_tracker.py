@@ -215,7 +215,7 @@ def test_each_person_followed_gets_a_landmarker_of_their_own():
     this clip a pose where a fresh landmarker found none (issue #24). On the arm-wrestling close-up false poses
     come and go, so followers are retired early (frame 49 handed the first one on); none may follow a second
     person."""
-    from extract.crop_tracking import CropPoseTracker
+    from extract.crop_tracking import SPARES, CropPoseTracker
 
     frames, fps, _ = _frames(ARM_VIDEO, width=960)
     owners: dict[int, set[int]] = {}  # the tracker keeps every landmarker it made, so no id() is reused
@@ -228,7 +228,7 @@ def test_each_person_followed_gets_a_landmarker_of_their_own():
         made = len(tracker._followers)
     assert max(len(ids) for ids in owners.values()) == 1, owners
     assert len({i for ids in owners.values() for i in ids}) >= 5  # people (true and false) came and went
-    assert made >= len(owners)
+    assert made <= len(owners) + SPARES  # every landmarker made followed someone, but for the spares made ahead
 
 
 def test_a_pose_never_confirmed_stops_costing_a_follower():

@@ -200,10 +200,9 @@ def clip_record(clip: Clip, label: int, threads: int = 1, discoverer=None) -> di
     out, two seeds: 84 -> 80 of 92 clip tests (from scratch 23 -> 20 and 20 -> 19, fine-tuned 21 -> 20 and 20 -> 21;
     the main person followed in 90.6 % of the frames instead of 88.4 %, so it is not the coverage). Inference's
     shortest-track rule is not applied: a training clip may itself be shorter, and the persons seen longest are
-    kept anyway. `threads` run
-    the tracker's landmarkers side by side (see `tracker_threads`); they change its speed, not its result, and so
-    does `discoverer`, an IMAGE-mode landmarker lent to the tracker (`extract.crop_tracking.discovery_landmarker`)
-    so that a worker makes it once, not once per clip."""
+    kept anyway. `threads` run the tracker's landmarkers side by side (see `tracker_threads`); they change its
+    speed, not its result, and so does `discoverer`, an IMAGE-mode landmarker lent to the tracker
+    (`extract.crop_tracking.discovery_landmarker`) so that a worker makes it once, not once per clip."""
     from extract import video as vio
     from extract.crop_tracking import track_poses
 
