@@ -76,6 +76,29 @@ same or better (GMDCSA24 main track 88.4 -> 89.3 %). But `make bench-extract`'s 
 0.71x (2.99 -> 2.76 passes on the one clip it times), and `make bench-gmdcsa` from scratch fell from 22 to 19 of
 23 clips right against the code before, the same afternoon, on the same machine: not telling the two apart
 from noise on 23 clips, the records stay as they were.
+
+Tried and dropped (2026-12-07, night), for the close-up's extraction in one process (0.69x the landmarker alone
+there, interleaved A/B of whole `run_videos` runs, 4 copies, 3-4 rounds). Where its time goes, per copy: 15 s
+of CPU on 1.5 cores against the floor's 6.8 s on one. Follower passes are 10 s of it (2.1 per frame, about
+18 ms each, alone or two side by side), discovery 3-4 s, making 19 follower landmarkers 1.9 s. The frame is the
+limit: each frame's passes start from the last frame's poses, so no pass of the next frame can fill a core
+this frame leaves idle. The longest pass sets the pace: a discovery pass that finds someone runs the detector
+and then the landmark model (33 ms side by side with the followers; 72 of its 250 passes), a follower on a
+tracked person the landmark model alone (24 ms).
+- Fresh follower landmarkers made ahead from the clip's start and lent from clip to clip, as the discoverer is.
+  The tracks stay identical. The close-up went 0.691x -> 0.702x in one process and 0.822x -> 0.816x with two, and
+  the one-person clip 1.22x -> 1.20x and 1.65x -> 1.59x. The frames no longer waited for a landmarker (1.4 s
+  of waits per copy before), but making one costs the same CPU, taken from cores the followers need.
+- People on probation followed by one shared IMAGE-mode landmarker instead of a VIDEO-mode one of their own.
+  Most of them are never confirmed (7 of 17 on the close-up), so 7 fewer landmarkers were made. The close-up's
+  tracking alone ran at 0.92-0.99x instead of 0.67-0.70x, with 351 follower passes instead of 592. But
+  IMAGE mode runs its detector on every crop, and in the hug that detector picks the person in front: the
+  person behind was followed in 0.54 of the frames instead of 0.97, and GMDCSA24's main track fell from
+  0.903 to 0.885. Keeping IMAGE mode to those with nobody else in their crop saved the hug (0.972, as before)
+  but not GMDCSA24 (0.870). A person lying down after a fall is found by a landmarker following its last
+  pose, not by a detector looking afresh: one clip went from 0.98 to 0.59. It also cost the close-up more
+  passes (3.27 per frame instead of 2.99).
+- Three follower threads in one process instead of two: 0.70x -> 0.71x, within the noise.
 """
 from __future__ import annotations
 
