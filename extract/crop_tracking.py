@@ -99,11 +99,16 @@ tracked person the landmark model alone (24 ms).
   pose, not by a detector looking afresh: one clip went from 0.98 to 0.59. It also cost the close-up more
   passes (3.27 per frame instead of 2.99).
 - Three follower threads in one process instead of two: 0.70x -> 0.71x, within the noise.
-- A rough prototype of discovery one frame behind (it ran beside the next frame's followers, its finds placed
-  on that frame with their pose of the frame before) lifted the close-up to 0.875x (0.69x). But following fell:
-  the hug 0.944/0.972 (0.972/1.000) with inference's settings, GMDCSA24's main track 0.872 (0.903; one clip
-  0.80 -> 0.42). A version worth judging again places a find on its own frame and starts following it from the
-  next; the tracker's `update` would then return each frame one frame late.
+- Discovery one frame behind: its pass runs beside the next frame's followers. Two prototypes.
+  - Finds placed on the next frame, with their pose from the frame before: the close-up went to 0.875x (from
+    0.69x).
+  - Finds placed on their own frame, which `update` then returned a frame late, and followed from the next
+    frame; a corrected follower's pose on that next frame dropped: 0.80x.
+  - Following fell in both. GMDCSA24's main track fell to 0.872 in both (0.903; two fall clips 0.98 -> 0.50
+    and 0.80 -> 0.42). The hug fell to 0.944/0.972 in the first (0.972/1.000), and in the second, with
+    extraction's settings, took 6 switches.
+  - A follower drifting off a person on the floor is put back by discovery; a frame later, it has drifted
+    further.
 """
 from __future__ import annotations
 
