@@ -104,8 +104,8 @@ tracked person the landmark model alone (24 ms).
     0.69x).
   - Finds placed on their own frame, which `update` then returned a frame late, and followed from the next
     frame; a corrected follower's pose on that next frame dropped: 0.80x.
-  - Following fell in both. GMDCSA24's main track fell to 0.872 in both (0.903; two fall clips 0.98 -> 0.50
-    and 0.80 -> 0.42). The hug fell to 0.944/0.972 in the first (0.972/1.000), and in the second, with
+  - Following fell in both. GMDCSA24's main track fell to 0.872 in both (0.903): Subject 2 Fall 14 went
+    0.80 -> 0.42 in both, Fall 13 0.98 -> 0.87 and -> 0.50. The hug fell to 0.944/0.972 in the first (0.972/1.000), and in the second, with
     extraction's settings, took 6 switches.
   - Not drift: those two clips (Subject 2 Fall 13 and 14) have no drift corrections. They lose the person
     and find them again (Fall 14: 5 people revived and 7 new ones), and the loss is in that re-finding, a frame
