@@ -105,11 +105,14 @@ tracked person the landmark model alone (24 ms).
   - Finds placed on their own frame, which `update` then returned a frame late, and followed from the next
     frame; a corrected follower's pose on that next frame dropped: 0.80x.
   - Following fell in both. GMDCSA24's main track fell to 0.872 in both (0.903): Subject 2 Fall 14 went
-    0.80 -> 0.42 in both, Fall 13 0.98 -> 0.87 and -> 0.50. The hug fell to 0.944/0.972 in the first (0.972/1.000), and in the second, with
-    extraction's settings, took 6 switches.
+    0.80 -> 0.42 in both, Fall 13 0.98 -> 0.87 and -> 0.50. The hug fell to 0.944/0.972 in the first
+    (0.972/1.000), and in the second, with extraction's settings, took 6 switches.
   - Not drift: those two clips (Subject 2 Fall 13 and 14) have no drift corrections. They lose the person
     and find them again (Fall 14: 5 people revived and 7 new ones), and the loss is in that re-finding, a frame
-    late. Not analysed further.
+    late. Traced on Fall 14: both lose the faller mid-fall (frame 60) and make a new person of a find that
+    `_revive` cannot match; the code above gets id 0 back at frame 63, the second prototype a frame later,
+    after a clear find has become person 3, who then takes every later find (59 + 70 frames, not 134). No
+    single bug: older crops and revivals tip a chaotic moment the other way.
 """
 from __future__ import annotations
 
