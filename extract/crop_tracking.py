@@ -54,65 +54,8 @@ Measured with inference's settings, before -> after the calm discovery and the p
                                        tracks, someone entering while it is calm found up to 5 frames later
 
 Most of what is left on the short clips is the first sweep of the tiles (36 processed frames at 960x540,
-the whole hug clip) and, on arm wrestling, the close-up's many false poses. Tried and dropped: crops 1.25x
-the body instead of 1.5x (the same time per pass; the hug's grey shirt then followed in 0.60 of the frames);
-discovery every 8th calm frame (0.1 pass per frame less; GMDCSA24 main track 0.907 -> 0.895); discovery every
-3rd frame while someone stays lost (every 2nd: arm wrestling 3.50 -> 3.21 passes per frame, GMDCSA24 1.84 ->
-1.75, its main track 0.907 -> 0.906; every 3rd: arm wrestling up to 3.92, its false poses followed longer); candidates
-under CLEAR visibility left unfollowed until found again (GMDCSA24 0.904: a person lying after a fall is
-such a candidate); a newly found person confirmed after 3 frames instead of 2 (GMDCSA24 0.881); someone not
-yet confirmed followed for 0 unseen frames (arm wrestling's black shirt 0.396 -> 0.057, GMDCSA24 0.889).
-Kept (2026-12-03): someone not yet confirmed followed for 1 unseen frame instead of 2: the same coverage and
-switches on every ground-truth clip and on GMDCSA24 (0.906), passes per frame hug 2.81 -> 2.75, arm wrestling
-3.21 -> 3.16, GMDCSA24 1.75 -> 1.70.
-
-Tried and dropped (2026-12-03, afternoon), for the video-folder extraction, which tracks every frame: the calm
-cadences counted in time rather than frames (in its frames discovery calms down twice as fast per second as in
-inference), with a long-lost person's follower looking every 2nd frame after 3 unseen ones (3 in 4 of those
-passes found nobody on the arm-wrestling clip). Judged over four copies of the arm-wrestling clip and of the
-hug (flipped, shifted by a frame: one clip is too chaotic to tell changes apart) and GMDCSA24's 23 clips, on
-every frame: passes per frame arm wrestling 2.73 -> 2.14, hug 3.02 -> 2.72, GMDCSA24 1.64 -> 1.57, coverage the
-same or better (GMDCSA24 main track 88.4 -> 89.3 %). But `make bench-extract`'s videos path only went 0.70x ->
-0.71x (2.99 -> 2.76 passes on the one clip it times), and `make bench-gmdcsa` from scratch fell from 22 to 19 of
-23 clips right against the code before, the same afternoon, on the same machine: not telling the two apart
-from noise on 23 clips, the records stay as they were.
-
-Tried and dropped (2026-12-07, night), for the close-up's extraction in one process (0.69x the landmarker alone
-there, interleaved A/B of whole `run_videos` runs, 4 copies, 3-4 rounds). Where its time goes, per copy: 15 s
-of CPU on 1.5 cores against the floor's 6.8 s on one. Follower passes are 10 s of it (2.1 per frame, about
-18 ms each, alone or two side by side), discovery 3-4 s, making 19 follower landmarkers 1.9 s. The frame is the
-limit: each frame's passes start from the last frame's poses, so no pass of the next frame can fill a core
-this frame leaves idle. The longest pass sets the pace: a discovery pass that finds someone runs the detector
-and then the landmark model (33 ms side by side with the followers; 72 of its 250 passes), a follower on a
-tracked person the landmark model alone (24 ms).
-- Fresh follower landmarkers made ahead from the clip's start and lent from clip to clip, as the discoverer is.
-  The tracks stay identical. The close-up went 0.691x -> 0.702x in one process and 0.822x -> 0.816x with two, and
-  the one-person clip 1.22x -> 1.20x and 1.65x -> 1.59x. The frames no longer waited for a landmarker (1.4 s
-  of waits per copy before), but making one costs the same CPU, taken from cores the followers need.
-- People on probation followed by one shared IMAGE-mode landmarker instead of a VIDEO-mode one of their own.
-  Most of them are never confirmed (7 of 17 on the close-up), so 7 fewer landmarkers were made. The close-up's
-  tracking alone ran at 0.92-0.99x instead of 0.67-0.70x, with 351 follower passes instead of 592. But
-  IMAGE mode runs its detector on every crop, and in the hug that detector picks the person in front: the
-  person behind was followed in 0.54 of the frames instead of 0.97, and GMDCSA24's main track fell from
-  0.903 to 0.885. Keeping IMAGE mode to those with nobody else in their crop saved the hug (0.972, as before)
-  but not GMDCSA24 (0.870). A person lying down after a fall is found by a landmarker following its last
-  pose, not by a detector looking afresh: one clip went from 0.98 to 0.59. It also cost the close-up more
-  passes (3.27 per frame instead of 2.99).
-- Three follower threads in one process instead of two: 0.70x -> 0.71x, within the noise.
-- Discovery one frame behind: its pass runs beside the next frame's followers. Two prototypes.
-  - Finds placed on the next frame, with their pose from the frame before: the close-up went to 0.875x (from
-    0.69x).
-  - Finds placed on their own frame, which `update` then returned a frame late, and followed from the next
-    frame; a corrected follower's pose on that next frame dropped: 0.80x.
-  - Following fell in both. GMDCSA24's main track fell to 0.872 in both (0.903): Subject 2 Fall 14 went
-    0.80 -> 0.42 in both, Fall 13 0.98 -> 0.87 and -> 0.50. The hug fell to 0.944/0.972 in the first
-    (0.972/1.000), and in the second, with extraction's settings, took 6 switches.
-  - Not drift: those two clips (Subject 2 Fall 13 and 14) have no drift corrections. They lose the person
-    and find them again (Fall 14: 5 people revived and 7 new ones), and the loss is in that re-finding, a frame
-    late. Traced on Fall 14: both lose the faller mid-fall (frame 60) and make a new person of a find that
-    `_revive` cannot match; the code above gets id 0 back at frame 63, the second prototype a frame later,
-    after a clear find has become person 3, who then takes every later find (59 + 70 frames, not 134). No
-    single bug: older crops and revivals tip a chaotic moment the other way.
+the whole hug clip) and, on arm wrestling, the close-up's many false poses. What was tried against them and
+dropped, with its measurements, is logged in docs/extraction.md ("The crop tracker: what was tried").
 """
 from __future__ import annotations
 
