@@ -46,8 +46,6 @@ def _main(argv=None) -> int:
     p.add_argument("--keep-parts", action="store_true",
                    help="keep OUT/parts/ after the merge (default: removed, it is as large as the result)")
     args = p.parse_args(argv)
-    if args.workers < 1:
-        raise ValueError(f"--workers must be at least 1, got {args.workers}")
     if args.dataset == "videos":
         result = run_videos(VideoExtractConfig(data_root=args.data_root, out=args.out, workers=args.workers,
                                                shard=parse_shard(args.shard), keep_parts=args.keep_parts))
