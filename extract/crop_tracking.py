@@ -23,9 +23,11 @@ in a crop of their own, and that is what this module does with the same offline 
   the younger one's crop is searched again for two poses, keeping the one that continues their own pose
   (in a hug the follower of the person behind slides onto the one in front; this finds them again).
 
-The followers run on threads (mediapipe releases the GIL); a new follower's landmarker is made on its own
-thread, beside the other passes of that frame (making one holds a core for 0.12-0.2 s, and on the main thread
-it held up every pass of the frame), and every landmarker of a clip loads the bundle verified once, by path.
+The followers run on threads (mediapipe releases the GIL during a pass); a new follower's landmarker is made on
+its own thread, beside the other passes of that frame (making one holds a core for 0.12-0.2 s, and on the main
+thread it held up every pass of the frame), and every landmarker of a clip loads the bundle verified once, by
+path. Making one does not release the GIL, though: passes already running go on, but none starts or returns
+until it is made (measured 2026-12-08 in docs/extraction.md, "The crop tracker: what was tried").
 A follower's landmarker is never handed on to the next person (it would carry its person's state into them):
 one stops following, a fresh one is made in the background for whoever comes next (see `_retire`).
 Ids count up from 0 and are never reused.
