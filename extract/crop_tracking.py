@@ -19,6 +19,10 @@ in a crop of their own, and that is what this module does with the same offline 
   else changing, every LOST_EVERY-th (their own follower keeps looking for them; see `_region`); a pose that is
   already followed is ignored, one much more visible than a follower's pose over it corrects that follower's
   drift, one where a person was recently lost revives that person's id, any other starts a new person;
+- in time, not frames: these cadences count frames at about LOOKS_PER_SECOND, the rate inference tracks at
+  (every 2nd frame of 30). Where every frame of a 30 fps clip is tracked (the video-folder extraction), discovery
+  looks half as often once its first sweep is done, and so does the follower of someone confirmed and unseen
+  for LOST_REST frames (see `_looks`);
 - two followers that end on the same person (the same keypoints, mirrored or not): the older keeps it, and
   the younger one's crop is searched again for two poses, keeping the one that continues their own pose
   (in a hug the follower of the person behind slides onto the one in front; this finds them again).
@@ -82,6 +86,8 @@ SAME_PERSON = 0.1  # keypoint distance (in box diagonals) under which two poses 
 CALM_EVERY = 4  # while the scene is calm, discovery looks every this many processed frames (else every one)
 CALM_AFTER = 4  # processed frames after someone was confirmed, revived or lost before the scene can be calm
 LOST_EVERY = 2  # while someone confirmed stays lost and nothing else changes, discovery looks this often
+LOOKS_PER_SECOND = 15  # the cadences above count processed frames at about this rate (inference: every 2nd of 30)
+LOST_REST = 2  # frames someone confirmed is unseen before their follower looks only at LOOKS_PER_SECOND (see `_looks`)
 CONFIRM = 2  # frames a newly found person must be seen in before they are confirmed (see `_followed`)
 PROBATION_LOST = 1  # frames in a row someone not yet confirmed is still followed while unseen (see `_followed`; 2: more
 # passes, the same coverage; 0: loses arm wrestling's black shirt)
@@ -181,6 +187,7 @@ class CropPoseTracker:
     tile_scales: tuple[float, ...] = TILE_SCALES
     landmarker_kw: dict = field(default_factory=dict)
     discoverer: MultiPersonPose | None = None  # a lent IMAGE-mode one for discovery (`discovery_landmarker`)
+    rate: float = LOOKS_PER_SECOND  # processed frames per second (the clip's frame rate over `every`)
 
     def __post_init__(self) -> None:
         self._people: list[_Person] = []
@@ -205,6 +212,8 @@ class CropPoseTracker:
         self._resolve_calls = 0
         self._followers: list[MultiPersonPose] = []  # every follower landmarker made (for `calls`)
         self._frames = 0
+        # frames per look at the cadences' own rate: 1 in inference, 2 where every frame of 30 fps is tracked
+        self._stride = max(1, round(self.rate / LOOKS_PER_SECOND))
         self._last_change = 0  # the frame someone was last found new, revived or lost (see `_calm`)
         self._last_look = 0  # the frame discovery last looked while the scene was calm
         self._pool = ThreadPoolExecutor(max_workers=max(1, self.threads), thread_name_prefix="follow")
@@ -260,8 +269,8 @@ class CropPoseTracker:
                 made[person.id] = self._spare.pop(0)
         # a new follower's landmarker is made (or a spare still being made waited for) on its own thread
         # (`_follow`), beside the passes of the others
-        jobs = [self._pool.submit(self._follow, p, frame, crop, timestamp_ms, made.get(p.id)) if follow else None
-                for p, crop, follow in zip(self._people, crops, followed)]
+        jobs = [self._pool.submit(self._follow, p, frame, crop, timestamp_ms, made.get(p.id))
+                if follow and self._looks(p) else None for p, crop, follow in zip(self._people, crops, followed)]
         found = self._detect(self._discover, frame, region, timestamp_ms) if region is not None else []
         out = self._settle_followed(frame, crops, [job.result() if job else [] for job in jobs], timestamp_ms)
         self._place_discovered(out, [c for c in found if not touches_inner_edge(c.box, region, H, W)])
@@ -273,6 +282,15 @@ class CropPoseTracker:
             return PoseFrame.empty(), ids
         return PoseFrame(np.stack([p.keypoints for p in poses]), np.stack([p.scores for p in poses]),
                          np.stack([p.world for p in poses])), ids
+
+    def _looks(self, person: _Person) -> bool:
+        """Whether a followed person's landmarker looks for them this frame: always, except someone confirmed
+        and unseen for LOST_REST frames or more, who is looked for at LOOKS_PER_SECOND (every 2nd frame where
+        every frame of a 30 fps clip is tracked; each person on frames of their own). Where every frame is
+        tracked, 3 in 4 of those passes found nobody on the arm-wrestling clip; the ones kept find a returning
+        person at the rate inference does, and discovery can still revive them between."""
+        return self._stride == 1 or person.seen <= CONFIRM or person.lost < LOST_REST \
+            or (self._frames + person.id) % self._stride == 0
 
     @staticmethod
     def _crop_for(person: "_Person", height: int, width: int, others: list[np.ndarray]) -> tuple[int, int, int, int]:
@@ -300,16 +318,20 @@ class CropPoseTracker:
 
     def _region(self) -> tuple[int, int, int, int] | None:
         """Where discovery looks this frame (see `_next_region`), or None: it looks every frame, except while
-        the scene is calm (`_calm`), where it looks every CALM_EVERY-th. Not before it has looked at every tile
-        once (the first sweep): with two people followed, a whole-frame pass (two poses at most) finds them
-        again, and a third person is found only in their tile (the 3-person clip's left one: 0.85 of the
-        frames instead of 0.97). A calm first sweep skips the whole-frame passes instead, to end sooner. (Looking
-        only every 3rd frame during a calm first sweep was tried: NTU 1080p 1.54 -> 1.38 passes per frame, the
-        hug 2.81 -> 2.61, the tracking ground truth unchanged, but GMDCSA24's main track fell from 90.7 % to
-        85.8 % of the frames: a person found late is a person lost in the first seconds.)"""
+        the scene is calm (`_calm`), where it looks every CALM_EVERY-th, and while it is settled with someone
+        lost, every LOST_EVERY-th. These cadences count frames at LOOKS_PER_SECOND: where every frame of a 30 fps
+        clip is tracked (the video-folder extraction), discovery looks at most every 2nd frame, as in inference.
+        Not before it has looked at every tile once (the first sweep, always on every frame: a first sweep twice
+        as long lost the hug's grey shirt in extraction, 0.986 -> 0.556 of its frames): with two people
+        followed, a whole-frame pass (two poses at most) finds them again, and a third person is found only in
+        their tile (the 3-person clip's left one: 0.85 of the frames instead of 0.97). A calm first sweep skips
+        the whole-frame passes instead, to end sooner. (Looking only every 3rd frame during a calm first sweep
+        was tried: NTU 1080p 1.54 -> 1.38 passes per frame, the hug 2.81 -> 2.61, the tracking ground truth
+        unchanged, but GMDCSA24's main track fell from 90.7 % to 85.8 % of the frames: a person found late is a
+        person lost in the first seconds.)"""
         calm = self._calm()
         swept = self._tick >= 2 * (len(self._tiles) - 1)
-        every = CALM_EVERY if calm else LOST_EVERY if self._settled() else 1
+        every = (CALM_EVERY if calm else LOST_EVERY if self._settled() else 1) * (self._stride if swept else 1)
         if every == 1 or not swept:
             return self._next_region(skip_whole=calm and CALM_EVERY > 1)
         if self._frames - self._last_look < every:
@@ -502,7 +524,7 @@ def track_poses(frames: Iterable[np.ndarray], fps: float, full_size: tuple[int, 
     total = 0
     with prefetch(frames, depth=8) as decoded, CropPoseTracker(
             max_persons=max_persons, threads=workers or default_workers(), landmarker_kw=landmarker_kw,
-            discoverer=discoverer) as tracker:
+            discoverer=discoverer, rate=(fps or 30.0) / every) as tracker:
         if on_start is not None:
             on_start()
         for i, frame in enumerate(decoded):

@@ -44,8 +44,10 @@ MIN_FRAMES = 8  # a clip with fewer frames (after decoding) is too short to lear
 # otherwise, or without the record (made by an older tracker), is made again. `crop_tracker` is the crop
 # tracker's revision: raise it whenever the tracker follows people differently on the same frames (1: as of
 # 2026-12-03, someone unconfirmed followed for 1 unseen frame; records from before it did not say; 2: as of
-# 2026-12-07, every newly followed person gets a fresh landmarker, never one that followed someone else)
-TRACKING = dict(every=1, max_width=960, crop_tracker=2)
+# 2026-12-07, every newly followed person gets a fresh landmarker, never one that followed someone else; 3: as
+# of 2026-12-08, discovery and the followers of people lost for a while look at inference's rate, every 2nd frame
+# of a 30 fps clip)
+TRACKING = dict(every=1, max_width=960, crop_tracker=3)
 
 
 @dataclass
