@@ -518,13 +518,14 @@ def track_poses(frames: Iterable[np.ndarray], fps: float, full_size: tuple[int, 
     lent by a caller that tracks many clips in turn (it keeps nothing between calls, so the tracks are the
     same as with the tracker's own; it saves making one per clip).
     """
-    step = 1000.0 / fps if fps and fps > 0 else 1000.0 / 30.0
+    fps = fps if fps and fps > 0 else 30.0  # a container with no usable rate (0, negative, NaN) is taken as 30
+    step = 1000.0 / fps
     per_frame: list[tuple[np.ndarray, PoseFrame]] = []
     size: tuple[int, int] | None = None
     total = 0
     with prefetch(frames, depth=8) as decoded, CropPoseTracker(
             max_persons=max_persons, threads=workers or default_workers(), landmarker_kw=landmarker_kw,
-            discoverer=discoverer, rate=(fps or 30.0) / every) as tracker:
+            discoverer=discoverer, rate=fps / every) as tracker:
         if on_start is not None:
             on_start()
         for i, frame in enumerate(decoded):
@@ -545,7 +546,7 @@ def track_poses(frames: Iterable[np.ndarray], fps: float, full_size: tuple[int, 
         for i in ids.tolist():
             counts[i] = counts.get(i, 0) + 1
     # a short clip (a second or two) must not lose everyone to this: at most a third of its frames
-    min_detections = max(2, min(int(round(min_seconds * (fps or 30.0) / every)), len(per_frame) // 3))
+    min_detections = max(2, min(int(round(min_seconds * fps / every)), len(per_frame) // 3))
     blips = {i for i, n in counts.items() if n < min_detections} if min_seconds > 0 else set()
     if blips:
         per_frame = [(np.where(np.isin(ids, list(blips)), -1, ids), pf) for ids, pf in per_frame]

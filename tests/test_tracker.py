@@ -294,6 +294,18 @@ def test_tracking_every_frame_looks_at_inference_rate():
     assert passes < 0.9 * passes15
 
 
+def test_a_clip_without_a_usable_frame_rate_is_tracked_as_30_fps():
+    """A container may report a frame rate of 0, a negative one or NaN: the timestamps, the cadences and the
+    shortest-track rule all take it as 30 fps, as one rate (a NaN once reached `round` and raised)."""
+    from extract.crop_tracking import track_poses
+
+    frames, _, size = _frames(ARM_VIDEO, width=960)
+    frames = frames[:30]
+    want = track_poses(iter(frames), 30.0, full_size=size, min_seconds=0.5).calls
+    for fps in (float("nan"), -5.0, 0.0):
+        assert track_poses(iter(frames), fps, full_size=size, min_seconds=0.5).calls == want, fps
+
+
 def test_the_floor_landmarker_sees_the_frames_inference_gives_the_tracker():
     """bench/floor_landmarker.py: the whole-frame landmarker alone on every 2nd frame of a 30 fps clip, one
     line of JSON."""
